@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import session from 'express-session';
+import type { Authorizer } from './authz/authorizer';
+import type { Config } from './config/config';
+import { AppError } from './errors/app-error';
+import type { EventPublisher } from './events/security-events';
+import { RouteMatcher } from './forwardauth/route-matcher';
+import { SessionRateLimiter } from './forwardauth/session-rate-limiter';
+import { TrustedProxies } from './http/client-address';
+import { createErrorHandler } from './http/error-handler';
+import { homePage } from './http/home-page';
+import {
+  createCallbackHandler,
+  createCsrfGuard,
+  createLoginHandler,
+  createLogoutHandler,
+  createUserHandler,
+} from './http/login-routes';
+import {
+  createEventsHealthHandler,
+  createHealthHandler,
+  createMetricsHandler,
+  createReadyHandler,
+  type DependencyCheck,
+} from './http/operations-routes';
+import { createRequestContext } from './http/request-context';
+import { createVerifyHandler } from './http/verify-route';
+import type { IdentityProvider } from './oidc/identity-provider';
+import { SessionCookie } from './session/session-cookie';
+import { SessionRefresher } from './session/session-refresher';
+import type { Clock, LoginTransactionStore, SessionStore } from './session/session-store';
+import { TokenCipher } from './session/token-cipher';
+import { TouchThrottle } from './session/touch-throttle';
+import type { Logger } from './telemetry/logger';
+import type { GatewayMetrics } from './telemetry/metrics';
+
+/** Everything the app needs, built by the composition root (or by a test). */
+export interface GatewayDependencies {
+  readonly config: Config;
+  /** First signs, all verify; also the key material of the token cipher. */
+  readonly sessionSecrets: readonly string[];
+  readonly sessions: SessionStore;
+  readonly transactions: LoginTransactionStore;
+  readonly identityProvider: IdentityProvider;
+  readonly authorizer: Authorizer;
+  readonly events: EventPublisher;
+  readonly readinessChecks: readonly DependencyCheck[];
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** The embedded development IdP, mounted at /idp when OIDC_ISSUER is unset. */
+  readonly developmentIdp?: RequestHandler;
+  readonly isShuttingDown?: () => boolean;
+  /** Refresh lock lifetime; tests shorten it to prove the renewal. */
+  readonly refreshLeaseMs?: number;
+}
+
+const DEFAULT_REFRESH_LEASE_MS = 3000;
+const TOUCH_INTERVAL_MS = 60_000;
+
+/** Mounts the routes; never listens and never reads the environment. */
+export function buildApp(deps: GatewayDependencies): Express {
+  const { config, metrics, logger, clock } = deps;
+  const trustedProxies = new TrustedProxies(config.server.trustedProxies);
+  const cipher = new TokenCipher(deps.sessionSecrets);
+  const leaseMs = deps.refreshLeaseMs ?? DEFAULT_REFRESH_LEASE_MS;
+  const refresher = new SessionRefresher({
+    store: deps.sessions,
+    identityProvider: deps.identityProvider,
+    cipher,
+    metrics,
+    events: deps.events,
+    logger,
+    clock,
+    leaseMs,
+    waitBudgetMs: config.oidc.timeoutMs + leaseMs + 1000,
+  });
+  const verify = createVerifyHandler({
+    publicOrigin: config.server.publicOrigin,
+    binding: config.session.binding,
+    routes: new RouteMatcher(config.routes),
+    trustedProxies,
+    cookie: new SessionCookie(config.session.cookieName, deps.sessionSecrets),
+    store: deps.sessions,
+    cipher,
+    refresher,
+    authorizer: deps.authorizer,
+    touchThrottle: new TouchThrottle(Math.min(TOUCH_INTERVAL_MS, (config.session.idleTtlSeconds * 1000) / 4)),
+    rateLimiter: config.rateLimit.verifyRequestsPerSecond > 0 ? new SessionRateLimiter(config.rateLimit.verifyRequestsPerSecond) : undefined,
+    metrics,
+    events: deps.events,
+    logger,
+    clock,
+  });
+  const authDeps = {
+    config,
+    identityProvider: deps.identityProvider,
+    transactions: deps.transactions,
+    cipher,
+    trustedProxies,
+    metrics,
+    events: deps.events,
+    logger,
+    clock,
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.use(createRequestContext(logger, metrics));
+
+  app.all('/verify', (req, res) => verify(req, res));
+  app.get('/health', createHealthHandler(config.telemetry.serviceVersion));
+  app.get('/ready', createReadyHandler(deps.readinessChecks, deps.isShuttingDown ?? (() => false)));
+  app.get('/metrics', createMetricsHandler(metrics));
+  app.get('/events/health', createEventsHealthHandler(deps.events));
+  app.get('/', homePage);
+
+  const auth = express.Router();
+  auth.use(
+    session({
+      name: config.session.cookieName,
+      secret: [...deps.sessionSecrets],
+      store: deps.sessions.expressStore,
+      resave: false,
+      saveUninitialized: false,
+      rolling: false,
+      unset: 'destroy',
+      // Behind a TLS-terminating proxy the Secure cookie depends on X-Forwarded-Proto.
+      proxy: config.session.isSecureCookie,
+      genid: () => randomBytes(32).toString('base64url'),
+      cookie: { httpOnly: true, secure: config.session.isSecureCookie, sameSite: 'lax', path: '/' },
+    }),
+  );
+  auth.get('/login', createLoginHandler(authDeps));
+  auth.get('/callback', createCallbackHandler(authDeps));
+  auth.post('/logout', createCsrfGuard(authDeps), createLogoutHandler(authDeps));
+  auth.get('/user', createUserHandler(authDeps));
+  app.use('/auth', auth);
+
+  if (deps.developmentIdp) app.use('/idp', deps.developmentIdp);
+
+  app.use((_req: Request, _res: Response, next: NextFunction) => next(new AppError('not_found', 404, 'no such endpoint')));
+  app.use(createErrorHandler(logger));
+  return app;
+}

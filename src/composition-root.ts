@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { GatewayDependencies } from './app';
+import { authenticatedIsAllowed } from './authz/authorizer';
+import type { Config, RedisConfig } from './config/config';
+import { LogEventPublisher } from './events/log-event-publisher';
+import type { DependencyCheck } from './http/operations-routes';
+import { createDevelopmentIdp } from './oidc/development-idp';
+import { OpenIdIdentityProvider, isProtocolRefusal } from './oidc/openid-identity-provider';
+import { createBreaker, type Breaker } from './resilience/breaker';
+import { MemoryLoginTransactionStore, MemorySessionStore } from './session/memory-session-store';
+import { RedisLoginTransactionStore, RedisSessionStore, type RedisClient, type RedisGuard } from './session/redis-session-store';
+import { systemClock, type Clock } from './session/session-store';
+import type { Logger } from './telemetry/logger';
+import { GatewayMetrics } from './telemetry/metrics';
+
+export interface Gateway {
+  readonly dependencies: GatewayDependencies;
+  /** Closes every client; the server must already have stopped accepting requests. */
+  close(): Promise<void>;
+}
+
+export interface ComposeOptions {
+  readonly clock?: Clock;
+  readonly metrics?: GatewayMetrics;
+  readonly isShuttingDown?: () => boolean;
+  readonly refreshLeaseMs?: number;
+}
+
+/** The only place real Redis, IdP, PDP and Kafka clients are built. */
+export function composeGateway(config: Config, logger: Logger, options: ComposeOptions = {}): Gateway {
+  const clock = options.clock ?? systemClock;
+  const metrics = options.metrics ?? new GatewayMetrics();
+  const breakerOptions = {
+    errorThresholdPercentage: config.breakers.errorThresholdPercentage,
+    resetTimeoutMs: config.breakers.resetTimeoutMs,
+    volumeThreshold: config.breakers.volumeThreshold,
+  };
+  const sessionSecrets = config.session.secrets ?? [randomSecretForDevelopment(logger)];
+  const closers: Array<() => Promise<void> | void> = [];
+
+  const storage = buildStorage(config, clock, metrics, logger, createBreaker('redis', { ...breakerOptions, timeoutMs: false }, metrics));
+  closers.push(storage.close);
+
+  const idpBreaker = createBreaker('idp', { ...breakerOptions, timeoutMs: config.oidc.timeoutMs + 1000, isCallerError: isProtocolRefusal }, metrics);
+  const developmentIdp = config.oidc.kind === 'development' ? createDevelopmentIdp(config.server.publicOrigin) : undefined;
+  if (developmentIdp) {
+    logger.warn(
+      { issuer: developmentIdp.issuer, demoUser: developmentIdp.demoUser },
+      `development IdP enabled: log in at ${config.server.publicOrigin}/ as "${developmentIdp.demoUser}" with any password (never use this in production)`,
+    );
+  }
+  const identityProvider = new OpenIdIdentityProvider({
+    issuer: developmentIdp?.issuer ?? (config.oidc.kind === 'external' ? config.oidc.issuer : ''),
+    clientId: developmentIdp?.clientId ?? (config.oidc.kind === 'external' ? config.oidc.clientId : ''),
+    clientSecret: developmentIdp?.clientSecret ?? (config.oidc.kind === 'external' ? config.oidc.clientSecret : ''),
+    scopes: config.oidc.scopes,
+    redirectUri: `${config.server.publicOrigin}/auth/callback`,
+    timeoutMs: config.oidc.timeoutMs,
+    allowHttp: config.server.environment !== 'production',
+    breaker: idpBreaker,
+    metrics,
+    logger,
+    clock,
+  });
+  closers.push(() => identityProvider.stop());
+
+  const events = new LogEventPublisher(logger, metrics);
+  closers.push(() => events.close());
+
+  const readinessChecks: DependencyCheck[] = [
+    storage.check,
+    {
+      name: 'idp',
+      decidesReadiness: true,
+      check: async () => {
+        const status = identityProvider.status();
+        return status.isReady
+          ? { status: 'up', detail: `metadata of ${status.issuer} loaded` }
+          : { status: 'down', detail: status.lastError ?? 'discovery pending' };
+      },
+    },
+    { name: 'pdp', decidesReadiness: false, check: async () => ({ status: 'not_configured' }) },
+    {
+      name: 'kafka',
+      decidesReadiness: false,
+      check: async () => ({ status: 'not_configured', detail: 'security events go to the log' }),
+    },
+  ];
+
+  return {
+    dependencies: {
+      config,
+      sessionSecrets,
+      sessions: storage.sessions,
+      transactions: storage.transactions,
+      identityProvider,
+      authorizer: authenticatedIsAllowed,
+      events,
+      readinessChecks,
+      metrics,
+      logger,
+      clock,
+      developmentIdp: developmentIdp?.handler,
+      isShuttingDown: options.isShuttingDown,
+      refreshLeaseMs: options.refreshLeaseMs,
+    },
+    async close() {
+      for (const close of closers.reverse()) await close();
+    },
+  };
+}
+
+function randomSecretForDevelopment(logger: Logger): string {
+  logger.warn('SESSION_SECRET is unset: using a random secret, so sessions end when this process restarts');
+  return randomBytes(48).toString('base64url');
+}
+
+interface Storage {
+  readonly sessions: GatewayDependencies['sessions'];
+  readonly transactions: GatewayDependencies['transactions'];
+  readonly check: DependencyCheck;
+  close(): Promise<void>;
+}
+
+function buildStorage(config: Config, clock: Clock, metrics: GatewayMetrics, logger: Logger, breaker: Breaker): Storage {
+  const idleTtl = config.session.idleTtlSeconds;
+  if (config.redis.kind === 'memory') {
+    logger.warn('REDIS_URL is unset: sessions are kept in memory (one process only, lost on restart)');
+    return {
+      sessions: new MemorySessionStore(idleTtl, clock),
+      transactions: new MemoryLoginTransactionStore(clock),
+      check: { name: 'redis', decidesReadiness: true, check: async () => ({ status: 'up', detail: 'in-memory store' }) },
+      close: async () => {},
+    };
+  }
+  const client = createRedisClient(config.redis, logger);
+  const guard: RedisGuard = (operation, command) =>
+    breaker.run(async () => {
+      const started = performance.now();
+      try {
+        const result = await command();
+        metrics.redisOperations.inc({ operation, status: 'success' });
+        return result;
+      } catch (error) {
+        metrics.redisOperations.inc({ operation, status: 'error' });
+        throw error;
+      } finally {
+        metrics.redisLatency.observe({ operation }, (performance.now() - started) / 1000);
+      }
+    });
+  return {
+    sessions: new RedisSessionStore(client, guard, idleTtl, clock),
+    transactions: new RedisLoginTransactionStore(client, guard),
+    check: {
+      name: 'redis',
+      decidesReadiness: true,
+      check: async () => {
+        const started = performance.now();
+        await client.ping();
+        return { status: 'up', latencyMs: Math.round((performance.now() - started) * 100) / 100 };
+      },
+    },
+    close: async () => {
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+function hostPort(entry: string): { host: string; port: number } {
+  const at = entry.lastIndexOf(':');
+  return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
+}
+
+/**
+ * Fail fast instead of queueing: with the offline queue off and a command
+ * timeout, a Redis outage turns into quick 503s (and an open breaker), not
+ * requests piling up behind a reconnecting client.
+ */
+export function createRedisClient(config: Exclude<RedisConfig, { kind: 'memory' }>, logger: Logger): RedisClient {
+  const common: RedisOptions = {
+    enableOfflineQueue: false,
+    commandTimeout: config.commandTimeoutMs,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000),
+  };
+  const fromUrl = config.url ? urlOptions(config.url) : {};
+  let client: RedisClient;
+  if (config.kind === 'single') {
+    client = new Redis(config.url, common);
+  } else if (config.kind === 'sentinel') {
+    client = new Redis({ ...common, ...fromUrl, sentinels: config.sentinels.map(hostPort), name: config.masterName });
+  } else {
+    client = new Cluster(config.nodes.map(hostPort), {
+      enableOfflineQueue: false,
+      redisOptions: { ...common, ...fromUrl },
+      clusterRetryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000),
+    });
+  }
+  let lastError = '';
+  client.on('error', (error: Error) => {
+    // ioredis repeats the same error on every reconnect attempt; log changes only.
+    if (error.message !== lastError) logger.warn({ err: error.message }, 'redis connection error');
+    lastError = error.message;
+  });
+  client.on('ready', () => {
+    if (lastError) logger.info('redis connection restored');
+    lastError = '';
+  });
+  return client;
+}
+
+function urlOptions(url: string): RedisOptions {
+  const parsed = new URL(url);
+  return {
+    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    db: parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : undefined,
+    tls: parsed.protocol === 'rediss:' ? {} : undefined,
+  };
+}

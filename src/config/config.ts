@@ -1,0 +1,63 @@
+import type { RouteConfig } from './routes';
+
+export type Environment = 'development' | 'staging' | 'production';
+export type SessionBinding = 'off' | 'ua' | 'ua+ip';
+
+export type RedisConfig =
+  | { readonly kind: 'memory'; readonly commandTimeoutMs: number }
+  | { readonly kind: 'single'; readonly url: string; readonly commandTimeoutMs: number }
+  | {
+      readonly kind: 'sentinel';
+      readonly sentinels: readonly string[];
+      readonly masterName: string;
+      /** Optional credentials, TLS and database for the master (redis[s]://[user:pass@]host/db). */
+      readonly url: string | undefined;
+      readonly commandTimeoutMs: number;
+    }
+  | { readonly kind: 'cluster'; readonly nodes: readonly string[]; readonly url: string | undefined; readonly commandTimeoutMs: number };
+
+export type OidcConfig =
+  | {
+      readonly kind: 'external';
+      readonly issuer: string;
+      readonly clientId: string;
+      readonly clientSecret: string;
+      readonly scopes: readonly string[];
+      readonly timeoutMs: number;
+    }
+  | { readonly kind: 'development'; readonly scopes: readonly string[]; readonly timeoutMs: number };
+
+/** The validated, frozen configuration; built only by `loadConfig`. */
+export interface Config {
+  readonly server: {
+    readonly port: number;
+    /** scheme://host[:port] of the browser-facing app. */
+    readonly publicOrigin: string;
+    readonly isHttps: boolean;
+    readonly environment: Environment;
+    readonly trustedProxies: readonly string[] | undefined;
+    readonly shutdownGraceSeconds: number;
+  };
+  readonly oidc: OidcConfig;
+  readonly session: {
+    /** First signs, all verify. Undefined outside production: a random per-process secret is used. */
+    readonly secrets: readonly string[] | undefined;
+    readonly idleTtlSeconds: number;
+    readonly absoluteTtlSeconds: number;
+    readonly binding: SessionBinding;
+    readonly cookieName: string;
+    readonly isSecureCookie: boolean;
+  };
+  readonly redis: RedisConfig;
+  readonly routes: readonly RouteConfig[];
+  readonly pdp: { readonly url: string | undefined; readonly timeoutMs: number; readonly cacheTtlSeconds: number };
+  readonly kafka: { readonly brokers: readonly string[] | undefined; readonly topic: string };
+  readonly telemetry: { readonly enabled: boolean; readonly otlpEndpoint: string | undefined; readonly serviceVersion: string };
+  readonly logging: { readonly level: string; readonly format: 'json' | 'pretty' };
+  readonly rateLimit: { readonly verifyRequestsPerSecond: number };
+  readonly breakers: {
+    readonly errorThresholdPercentage: number;
+    readonly resetTimeoutMs: number;
+    readonly volumeThreshold: number;
+  };
+}

@@ -1,0 +1,200 @@
+import { isIP } from 'node:net';
+import type { z } from 'zod';
+import { EXAMPLES, envSchema, type Env } from './env-schema';
+import { DEFAULT_ROUTES, loadRoutesFile, type RouteConfig } from './routes';
+import type { Config, RedisConfig } from './config';
+import { packageVersion } from './package-version';
+
+/** Thrown once with every problem found; main prints one line each and exits non-zero. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Problem = { variable: string; message: string };
+
+function describe(problem: Problem): string {
+  const example = EXAMPLES[problem.variable];
+  return `${problem.variable}: ${problem.message}${example ? ` (example: ${problem.variable}=${example})` : ''}`;
+}
+
+/**
+ * Parses the environment once, collects every problem (never just the first),
+ * and returns a frozen configuration.
+ */
+export function loadConfig(environment: NodeJS.ProcessEnv): Config {
+  const { env, problems } = parseEachVariable(pickKnown(environment));
+  const invalid = new Set(problems.map((problem) => problem.variable));
+  const later: Problem[] = [];
+  const redis = redisConfig(env, later);
+  const routes = routesConfig(env, later);
+  const trustedProxies = trustedProxiesConfig(env, later);
+  crossCheck(env, routes, later);
+  // A variable that failed its own check is not blamed again by the cross-checks.
+  problems.push(...later.filter((problem) => !invalid.has(problem.variable)));
+  if (problems.length > 0) throw new ConfigError(problems.map(describe));
+
+  const publicUrl = new URL(env.PUBLIC_URL);
+  const isHttps = publicUrl.protocol === 'https:';
+  return deepFreeze({
+    server: {
+      port: env.PORT,
+      publicOrigin: publicUrl.origin,
+      isHttps,
+      environment: env.ENVIRONMENT,
+      trustedProxies,
+      shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS,
+    },
+    oidc: env.OIDC_ISSUER
+      ? {
+          kind: 'external' as const,
+          issuer: env.OIDC_ISSUER,
+          clientId: env.OIDC_CLIENT_ID as string,
+          clientSecret: env.OIDC_CLIENT_SECRET as string,
+          scopes: env.OIDC_SCOPES,
+          timeoutMs: env.IDP_TIMEOUT_MS,
+        }
+      : {
+          kind: 'development' as const,
+          scopes: env.OIDC_SCOPES,
+          timeoutMs: env.IDP_TIMEOUT_MS,
+        },
+    session: {
+      secrets: env.SESSION_SECRET,
+      idleTtlSeconds: env.SESSION_IDLE_TTL_SECONDS,
+      absoluteTtlSeconds: env.SESSION_ABSOLUTE_TTL_SECONDS,
+      binding: env.SESSION_BINDING,
+      cookieName: isHttps ? '__Host-bff-session' : 'bff-session',
+      isSecureCookie: isHttps,
+    },
+    redis,
+    routes,
+    pdp: { url: env.PDP_URL, timeoutMs: env.PDP_TIMEOUT_MS, cacheTtlSeconds: env.PDP_CACHE_TTL_SECONDS },
+    kafka: { brokers: env.KAFKA_BROKERS, topic: env.KAFKA_TOPIC },
+    telemetry: {
+      enabled: env.TELEMETRY_ENABLED,
+      otlpEndpoint: env.OTLP_ENDPOINT,
+      serviceVersion: env.BFF_VERSION ?? packageVersion(),
+    },
+    logging: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
+    rateLimit: { verifyRequestsPerSecond: env.RATE_LIMIT_VERIFY_RPS },
+    breakers: {
+      errorThresholdPercentage: env.BREAKER_ERROR_THRESHOLD_PERCENT,
+      resetTimeoutMs: env.BREAKER_RESET_TIMEOUT_MS,
+      volumeThreshold: env.BREAKER_VOLUME_THRESHOLD,
+    },
+  });
+}
+
+const KNOWN = new Set(Object.keys(envSchema.shape));
+
+/**
+ * Each variable on its own, so one bad value does not hide the others; a
+ * variable that fails takes its default (or stays unset) for the cross-checks.
+ */
+function parseEachVariable(raw: Record<string, string>): { env: Env; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(envSchema.shape)) {
+    const parsed = (schema as z.ZodType).safeParse(raw[name]);
+    if (parsed.success) {
+      values[name] = parsed.data;
+      continue;
+    }
+    for (const issue of parsed.error.issues) problems.push({ variable: name, message: issue.message });
+    const fallback = (schema as z.ZodType).safeParse(undefined);
+    values[name] = fallback.success ? fallback.data : undefined;
+  }
+  return { env: values as Env, problems };
+}
+
+/** Empty strings count as unset, as shells and compose files produce them. */
+function pickKnown(environment: NodeJS.ProcessEnv): Record<string, string> {
+  const known: Record<string, string> = {};
+  for (const [name, value] of Object.entries(environment)) {
+    if (KNOWN.has(name) && value !== undefined && value.trim() !== '') known[name] = value;
+  }
+  return known;
+}
+
+function redisConfig(env: Env, problems: Problem[]): RedisConfig {
+  const common = { commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS };
+  const selected = [env.REDIS_URL, env.REDIS_SENTINELS, env.REDIS_CLUSTER_NODES].filter((v) => v !== undefined);
+  if (env.REDIS_SENTINELS && env.REDIS_CLUSTER_NODES) {
+    problems.push({ variable: 'REDIS_CLUSTER_NODES', message: 'cannot be combined with REDIS_SENTINELS: choose one topology' });
+  }
+  if (env.REDIS_SENTINELS) {
+    if (!env.REDIS_SENTINEL_NAME) {
+      problems.push({ variable: 'REDIS_SENTINEL_NAME', message: 'is required with REDIS_SENTINELS (the monitored master name)' });
+    }
+    return { kind: 'sentinel', sentinels: env.REDIS_SENTINELS, masterName: env.REDIS_SENTINEL_NAME ?? '', url: env.REDIS_URL, ...common };
+  }
+  if (env.REDIS_CLUSTER_NODES) return { kind: 'cluster', nodes: env.REDIS_CLUSTER_NODES, url: env.REDIS_URL, ...common };
+  if (env.REDIS_URL) return { kind: 'single', url: env.REDIS_URL, ...common };
+  if (selected.length === 0 && env.ENVIRONMENT === 'production') {
+    problems.push({ variable: 'REDIS_URL', message: 'is required in production (the in-memory store loses sessions and does not span replicas)' });
+  }
+  return { kind: 'memory', ...common };
+}
+
+function routesConfig(env: Env, problems: Problem[]): readonly RouteConfig[] {
+  if (!env.ROUTES_FILE) return DEFAULT_ROUTES;
+  const loaded = loadRoutesFile(env.ROUTES_FILE);
+  if ('problems' in loaded) {
+    for (const message of loaded.problems) problems.push({ variable: 'ROUTES_FILE', message: `${env.ROUTES_FILE} ${message}` });
+    return [];
+  }
+  return loaded.routes;
+}
+
+function trustedProxiesConfig(env: Env, problems: Problem[]): readonly string[] | undefined {
+  if (!env.TRUSTED_PROXIES) return undefined;
+  for (const cidr of env.TRUSTED_PROXIES) {
+    const [address, bits, extra] = cidr.split('/');
+    const family = isIP(address ?? '');
+    const maxBits = family === 6 ? 128 : 32;
+    const prefix = bits === undefined ? maxBits : Number(bits);
+    if (family === 0 || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > maxBits) {
+      problems.push({ variable: 'TRUSTED_PROXIES', message: `"${cidr}" is not an IPv4 or IPv6 CIDR` });
+    }
+  }
+  return env.TRUSTED_PROXIES;
+}
+
+function crossCheck(env: Env, routes: readonly RouteConfig[], problems: Problem[]): void {
+  const isProduction = env.ENVIRONMENT === 'production';
+  if (env.OIDC_ISSUER) {
+    if (!env.OIDC_CLIENT_ID) problems.push({ variable: 'OIDC_CLIENT_ID', message: 'is required when OIDC_ISSUER is set' });
+    if (!env.OIDC_CLIENT_SECRET) problems.push({ variable: 'OIDC_CLIENT_SECRET', message: 'is required when OIDC_ISSUER is set' });
+    if (isProduction && new URL(env.OIDC_ISSUER).protocol !== 'https:') {
+      problems.push({ variable: 'OIDC_ISSUER', message: 'must be https in production' });
+    }
+  } else if (isProduction) {
+    problems.push({ variable: 'OIDC_ISSUER', message: 'is required in production (the embedded development IdP is refused)' });
+  }
+  if (isProduction && !env.SESSION_SECRET) {
+    problems.push({ variable: 'SESSION_SECRET', message: 'is required in production (without it every restart logs everyone out)' });
+  }
+  if (isProduction && new URL(env.PUBLIC_URL).protocol !== 'https:') {
+    problems.push({ variable: 'PUBLIC_URL', message: 'must be https in production (session cookies are Secure and __Host- prefixed)' });
+  }
+  if (env.SESSION_ABSOLUTE_TTL_SECONDS < env.SESSION_IDLE_TTL_SECONDS) {
+    problems.push({ variable: 'SESSION_ABSOLUTE_TTL_SECONDS', message: `must be at least SESSION_IDLE_TTL_SECONDS (${env.SESSION_IDLE_TTL_SECONDS})` });
+  }
+  if (!env.PDP_URL) {
+    const needing = routes.filter((route) => route.authz === 'pdp').map((route) => route.name);
+    if (needing.length > 0) {
+      problems.push({ variable: 'PDP_URL', message: `is required: routes ${needing.join(', ')} use authz: pdp` });
+    }
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,86 @@
+/**
+ * The one error type the HTTP layer maps to a response. `expose` decides
+ * whether `detail` may reach the client; `cause` never does.
+ */
+export class AppError extends Error {
+  readonly expose: boolean;
+
+  constructor(
+    readonly code: ErrorCode,
+    readonly status: number,
+    readonly detail: string,
+    options: { cause?: unknown; retryAfterSeconds?: number } = {},
+  ) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.expose = status < 500 || status === 503;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+
+  readonly retryAfterSeconds: number | undefined;
+}
+
+/** Stable codes; the README's error table is checked against this list by a test. */
+export const ERROR_CODES = [
+  'bad_request',
+  'invalid_login_response',
+  'login_expired',
+  'unauthenticated',
+  'csrf',
+  'forbidden',
+  'not_found',
+  'payload_too_large',
+  'rate_limited',
+  'dependency_unavailable',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class BadRequest extends AppError {
+  constructor(detail: string) {
+    super('bad_request', 400, detail);
+  }
+}
+
+/** The login response could not be trusted: bad state, iss, code or ID token. */
+export class InvalidLoginResponse extends AppError {
+  constructor(detail: string, cause?: unknown) {
+    super('invalid_login_response', 400, detail, { cause });
+  }
+}
+
+export class Unauthenticated extends AppError {
+  constructor(detail = 'no valid session') {
+    super('unauthenticated', 401, detail);
+  }
+}
+
+export class CsrfRejected extends AppError {
+  constructor(readonly reason: string) {
+    super('csrf', 403, `cross-site request refused (${reason})`);
+  }
+}
+
+export class Forbidden extends AppError {
+  constructor(detail: string) {
+    super('forbidden', 403, detail);
+  }
+}
+
+/** A dependency (Redis, IdP, PDP) could not answer; the request may be retried. */
+export class DependencyUnavailable extends AppError {
+  constructor(
+    readonly dependency: string,
+    cause?: unknown,
+    retryAfterSeconds = 5,
+  ) {
+    super('dependency_unavailable', 503, `${dependency} is unavailable, retry later`, { cause, retryAfterSeconds });
+  }
+}
+
+/** The IdP refused the refresh token (`invalid_grant`): the session is over, the IdP is fine. */
+export class RefreshTokenRejected extends AppError {
+  constructor(cause?: unknown) {
+    super('unauthenticated', 401, 'the session was ended at the identity provider', { cause });
+  }
+}

@@ -1,0 +1,37 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { GatewayMetrics } from '../telemetry/metrics';
+import type { Logger } from '../telemetry/logger';
+import { hashSessionId, securityEventSchema, type EventPublisher, type SecurityEventInput, type SecurityEvent } from './security-events';
+
+/** Builds the validated wire event; shared by every publisher. */
+export function toSecurityEvent(input: SecurityEventInput, now: Date): SecurityEvent {
+  const { sessionId, ...rest } = input;
+  return securityEventSchema.parse({
+    id: uuidv7(),
+    occurredAt: now.toISOString(),
+    service: 'bff-service',
+    ...(sessionId ? { sessionHash: hashSessionId(sessionId) } : {}),
+    ...Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined)),
+  });
+}
+
+/** Security events as log lines: the backend when KAFKA_BROKERS is unset. */
+export class LogEventPublisher implements EventPublisher {
+  constructor(
+    private readonly logger: Logger,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  publish(input: SecurityEventInput): void {
+    const event = toSecurityEvent(input, new Date());
+    this.metrics.securityEvents.inc({ event_type: event.type, severity: event.severity });
+    const level = event.severity === 'info' ? 'info' : 'warn';
+    this.logger[level]({ security_event: event }, `security event ${event.type}`);
+  }
+
+  health() {
+    return { backend: 'log' as const, connected: true, buffered: 0, dropped: 0, lastError: undefined };
+  }
+
+  async close(): Promise<void> {}
+}

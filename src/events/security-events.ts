@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+export const SECURITY_EVENT_TYPES = [
+  'login_success',
+  'login_failure',
+  'logout',
+  'session_created',
+  'session_destroyed',
+  'binding_failure',
+  'csrf_violation',
+  'rate_limited',
+  'refresh_failure',
+  'backchannel_logout',
+  'authz_denied',
+  'ingestion_rejected',
+] as const;
+export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
+export type Severity = 'info' | 'warning' | 'critical';
+
+/** The wire format of every security event; Kafka consumers can rely on it. */
+export const securityEventSchema = z
+  .object({
+    id: z.uuid(),
+    type: z.enum(SECURITY_EVENT_TYPES),
+    severity: z.enum(['info', 'warning', 'critical']),
+    occurredAt: z.iso.datetime(),
+    service: z.literal('bff-service'),
+    /** sha256 of the session id: correlates events without revealing the cookie. */
+    sessionHash: z.string().regex(/^[A-Za-z0-9_-]{43}$/).optional(),
+    subject: z.string().max(256).optional(),
+    requestId: z.string().max(128).optional(),
+    clientAddress: z.string().max(64).optional(),
+    reason: z.string().regex(/^[a-z0-9_]{1,64}$/).optional(),
+    route: z.string().max(64).optional(),
+  })
+  .strict();
+export type SecurityEvent = z.infer<typeof securityEventSchema>;
+
+export function hashSessionId(sessionId: string): string {
+  return createHash('sha256').update(sessionId).digest('base64url');
+}
+
+/** What a caller says happened; id, time and service are added by the publisher. */
+export interface SecurityEventInput {
+  readonly type: SecurityEventType;
+  readonly severity: Severity;
+  readonly sessionId?: string;
+  readonly subject?: string;
+  readonly requestId?: string;
+  readonly clientAddress?: string;
+  readonly reason?: string;
+  readonly route?: string;
+}
+
+/**
+ * Where security events go. `publish` never blocks the request path and never
+ * throws: delivery problems are the publisher's to buffer, count and report.
+ */
+export interface EventPublisher {
+  publish(event: SecurityEventInput): void;
+  health(): EventBackendHealth;
+  close(): Promise<void>;
+}
+
+export interface EventBackendHealth {
+  readonly backend: 'log' | 'kafka';
+  readonly connected: boolean;
+  readonly buffered: number;
+  readonly dropped: number;
+  readonly lastError: string | undefined;
+}

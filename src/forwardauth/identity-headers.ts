@@ -1,0 +1,43 @@
+import type { SessionUser } from '../session/session-data';
+
+const IDENTITY_HEADERS = [
+  'X-Auth-Request-User',
+  'X-Auth-Request-Email',
+  'X-Auth-Request-Preferred-Username',
+] as const;
+
+/**
+ * Spellings some upstream stacks fold onto the same name (CGI/WSGI map "_"
+ * and "-" together; some parsers accept "."). The gateway sends them empty on
+ * every 2xx so the proxy's authResponseHeaders overwrites whatever a client
+ * smuggled in under them.
+ */
+export const SPOOFABLE_VARIANTS: readonly string[] = IDENTITY_HEADERS.flatMap((name) => [
+  name.replaceAll('-', '_'),
+  name.replaceAll('-', '.'),
+]);
+
+/** Every header the proxy must copy from a 2xx (Traefik `authResponseHeaders`). */
+export const AUTH_RESPONSE_HEADERS: readonly string[] = ['Authorization', ...IDENTITY_HEADERS, ...SPOOFABLE_VARIANTS, 'X-Request-ID'];
+
+/** The identity headers of an allowed request; all present, empty when there is no value. */
+export function identityHeaders(user: SessionUser | undefined, accessToken: string | undefined): Array<[string, string]> {
+  const headers: Array<[string, string]> = [
+    ['Authorization', accessToken ? `Bearer ${accessToken}` : ''],
+    ['X-Auth-Request-User', headerSafe(user?.sub)],
+    ['X-Auth-Request-Email', headerSafe(user?.email)],
+    ['X-Auth-Request-Preferred-Username', headerSafe(user?.preferredUsername)],
+  ];
+  for (const variant of SPOOFABLE_VARIANTS) headers.push([variant, '']);
+  return headers;
+}
+
+const UNSAFE_IN_HEADER = /[^\x20-\x7e]/g;
+
+/** Claims are IdP data: anything outside printable ASCII is percent-encoded, never passed raw into a header. */
+function headerSafe(value: string | undefined): string {
+  if (!value) return '';
+  return value.replace(UNSAFE_IN_HEADER, (character) =>
+    Array.from(Buffer.from(character, 'utf8'), (byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+  );
+}

@@ -1,0 +1,33 @@
+import type { Request } from 'express';
+import type { Config } from '../config/config';
+import type { EventPublisher } from '../events/security-events';
+import type { IdentityProvider } from '../oidc/identity-provider';
+import type { LoginTransactionStore, Clock } from '../session/session-store';
+import type { TokenCipher } from '../session/token-cipher';
+import type { GatewayMetrics } from '../telemetry/metrics';
+import type { Logger } from '../telemetry/logger';
+import type { TrustedProxies } from './client-address';
+
+/** What the browser-facing /auth routes share. */
+export interface AuthRouteDependencies {
+  readonly config: Config;
+  readonly identityProvider: IdentityProvider;
+  readonly transactions: LoginTransactionStore;
+  readonly cipher: TokenCipher;
+  readonly trustedProxies: TrustedProxies;
+  readonly metrics: GatewayMetrics;
+  readonly events: EventPublisher;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+export function clientAddressOf(req: Request, trustedProxies: TrustedProxies): string | undefined {
+  return trustedProxies.clientAddress(req.get('x-forwarded-for'), req.socket.remoteAddress);
+}
+
+/** express-session's callback API as promises. */
+export const sessionOps = {
+  regenerate: (req: Request) => new Promise<void>((resolve, reject) => req.session.regenerate((error) => (error ? reject(error) : resolve()))),
+  save: (req: Request) => new Promise<void>((resolve, reject) => req.session.save((error) => (error ? reject(error) : resolve()))),
+  destroy: (req: Request) => new Promise<void>((resolve, reject) => req.session.destroy((error) => (error ? reject(error) : resolve()))),
+};

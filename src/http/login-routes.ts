@@ -1,0 +1,184 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Request, Response } from 'express';
+import { CsrfRejected, InvalidLoginResponse, Unauthenticated, AppError } from '../errors/app-error';
+import { findCsrfViolation } from '../forwardauth/csrf';
+import { safeReturnTo } from '../oidc/return-to';
+import { bindingFor, findBindingViolation } from '../session/binding';
+import { findCookie } from '../session/session-cookie';
+import type { AuthenticatedSession } from '../session/session-data';
+import { type AuthRouteDependencies, clientAddressOf, sessionOps } from './auth-context';
+
+/** A login must complete within this; afterwards its transaction is gone. */
+const LOGIN_TRANSACTION_TTL_SECONDS = 600;
+
+function loginCookieName(deps: AuthRouteDependencies): string {
+  return deps.config.session.isSecureCookie ? '__Host-bff-login' : 'bff-login';
+}
+
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+function singleQueryValue(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * GET /auth/login: one transaction per attempt, keyed by `state`, so several
+ * tabs can log in at once. The transaction is bound to this browser by a
+ * random cookie whose hash it stores.
+ */
+export function createLoginHandler(deps: AuthRouteDependencies) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const returnTo = safeReturnTo(singleQueryValue(req.query.returnTo), deps.config.server.publicOrigin);
+    const authorization = await deps.identityProvider.startLogin();
+    const cookieName = loginCookieName(deps);
+    const existing = findCookie(req.headers.cookie, cookieName);
+    const browserKey = existing && /^[A-Za-z0-9_-]{43}$/.test(existing) ? existing : randomBytes(32).toString('base64url');
+    await deps.transactions.save(
+      authorization.state,
+      {
+        codeVerifier: authorization.codeVerifier,
+        nonce: authorization.nonce,
+        returnTo,
+        browserBinding: digest(browserKey),
+        createdAt: deps.clock.now(),
+      },
+      LOGIN_TRANSACTION_TTL_SECONDS,
+    );
+    res.cookie(cookieName, browserKey, {
+      httpOnly: true,
+      secure: deps.config.session.isSecureCookie,
+      sameSite: 'lax',
+      path: '/',
+      maxAge: LOGIN_TRANSACTION_TTL_SECONDS * 1000,
+    });
+    res.set('Cache-Control', 'no-store').redirect(302, authorization.url);
+  };
+}
+
+/**
+ * GET /auth/callback. The transaction is taken (deleted) before anything is
+ * verified, so a replayed callback finds nothing. The session id is new
+ * (regenerate), and the redirect waits for the store to acknowledge it.
+ */
+export function createCallbackHandler(deps: AuthRouteDependencies) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const clientAddress = clientAddressOf(req, deps.trustedProxies);
+    try {
+      const state = singleQueryValue(req.query.state);
+      if (!state || state.length > 512) throw new InvalidLoginResponse('the login response has no state');
+      const transaction = await deps.transactions.take(state);
+      if (!transaction) {
+        throw new AppError('login_expired', 400, 'this login link was already used or has expired; start the login again');
+      }
+      const browserKey = findCookie(req.headers.cookie, loginCookieName(deps));
+      if (!browserKey || digest(browserKey) !== transaction.browserBinding) {
+        throw new InvalidLoginResponse('this login was started in another browser');
+      }
+      const callbackUrl = new URL(req.originalUrl, deps.config.server.publicOrigin);
+      const login = await deps.identityProvider.finishLogin(callbackUrl, {
+        expectedState: state,
+        expectedNonce: transaction.nonce,
+        codeVerifier: transaction.codeVerifier,
+      });
+      await sessionOps.regenerate(req);
+      const now = deps.clock.now();
+      const auth: AuthenticatedSession = {
+        user: login.user,
+        tokens: deps.cipher.seal(login.tokens),
+        createdAt: now,
+        absoluteExpiresAt: now + deps.config.session.absoluteTtlSeconds * 1000,
+        binding: bindingFor(deps.config.session.binding, req.get('user-agent'), clientAddress),
+        idpSessionId: login.idpSessionId,
+      };
+      req.session.auth = auth;
+      await sessionOps.save(req);
+      deps.metrics.sessionsCreated.inc();
+      deps.events.publish({ type: 'login_success', severity: 'info', sessionId: req.session.id, subject: login.user.sub, requestId: res.locals.requestId, clientAddress });
+      deps.events.publish({ type: 'session_created', severity: 'info', sessionId: req.session.id, subject: login.user.sub });
+      res.clearCookie(loginCookieName(deps), { path: '/', secure: deps.config.session.isSecureCookie, sameSite: 'lax', httpOnly: true });
+      res.set('Cache-Control', 'no-store').redirect(302, transaction.returnTo);
+    } catch (error) {
+      deps.events.publish({
+        type: 'login_failure',
+        severity: 'warning',
+        reason: error instanceof AppError ? error.code : 'internal',
+        requestId: res.locals.requestId,
+        clientAddress,
+      });
+      throw error;
+    }
+  };
+}
+
+/** POST /auth/logout: revoke at the IdP when possible, destroy, and hand back the IdP's logout URL. */
+export function createLogoutHandler(deps: AuthRouteDependencies) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const postLogoutRedirectUri = `${deps.config.server.publicOrigin}/`;
+    const auth = req.session.auth;
+    let logoutUrl = postLogoutRedirectUri;
+    if (auth) {
+      const tokens = deps.cipher.open(auth.tokens);
+      if (tokens?.refreshToken) {
+        await deps.identityProvider.revoke(tokens.refreshToken, 'refresh_token').catch((error: unknown) => {
+          deps.logger.warn({ request_id: res.locals.requestId, err: (error as Error).message }, 'refresh token revocation failed; the session is destroyed anyway');
+        });
+      }
+      logoutUrl = deps.identityProvider.logoutUrl(tokens?.idToken, postLogoutRedirectUri) ?? postLogoutRedirectUri;
+      const sessionId = req.session.id;
+      await sessionOps.destroy(req);
+      deps.metrics.sessionsDestroyed.inc({ reason: 'logout' });
+      deps.events.publish({ type: 'logout', severity: 'info', sessionId, subject: auth.user.sub, requestId: res.locals.requestId });
+      deps.events.publish({ type: 'session_destroyed', severity: 'info', sessionId, subject: auth.user.sub, reason: 'logout' });
+    }
+    res.clearCookie(deps.config.session.cookieName, { path: '/', secure: deps.config.session.isSecureCookie, sameSite: 'lax', httpOnly: true });
+    res.set('Cache-Control', 'no-store').json({ logoutUrl });
+  };
+}
+
+/** GET /auth/user: the profile for the SPA; never a token. */
+export function createUserHandler(deps: AuthRouteDependencies) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const auth = req.session.auth;
+    res.set('Cache-Control', 'no-store');
+    if (!auth) throw new Unauthenticated();
+    const now = deps.clock.now();
+    const violation = findBindingViolation(deps.config.session.binding, auth.binding, req.get('user-agent'), clientAddressOf(req, deps.trustedProxies));
+    if (auth.absoluteExpiresAt <= now || violation) {
+      const sessionId = req.session.id;
+      await sessionOps.destroy(req);
+      if (violation) {
+        deps.metrics.sessionBindingFailures.inc({ reason: violation });
+        deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation });
+      }
+      deps.metrics.sessionsDestroyed.inc({ reason: violation ? 'binding_failure' : 'absolute_timeout' });
+      throw new Unauthenticated(violation ? 'the session was used from another client' : 'the session has expired');
+    }
+    const idleExpiresAt = now + deps.config.session.idleTtlSeconds * 1000;
+    res.json({
+      sub: auth.user.sub,
+      name: auth.user.name,
+      email: auth.user.email,
+      preferredUsername: auth.user.preferredUsername,
+      groups: auth.user.groups,
+      sessionExpiresAt: new Date(Math.min(idleExpiresAt, auth.absoluteExpiresAt)).toISOString(),
+    });
+  };
+}
+
+/** CSRF for the /auth POST endpoints (SPEC section 5). */
+export function createCsrfGuard(deps: AuthRouteDependencies) {
+  return (req: Request, _res: Response, next: (error?: unknown) => void): void => {
+    const violation = findCsrfViolation(
+      req.method,
+      { csrf: req.get('x-csrf'), origin: req.get('origin'), fetchSite: req.get('sec-fetch-site') },
+      deps.config.server.publicOrigin,
+    );
+    if (!violation) return next();
+    deps.metrics.csrfViolations.inc({ reason: violation });
+    deps.events.publish({ type: 'csrf_violation', severity: 'warning', reason: violation, requestId: _res.locals.requestId, clientAddress: clientAddressOf(req, deps.trustedProxies) });
+    next(new CsrfRejected(violation));
+  };
+}
+

@@ -1,0 +1,33 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { GatewayMetrics } from '../telemetry/metrics';
+import type { Logger } from '../telemetry/logger';
+import { requestIdFrom } from './request-id';
+
+/**
+ * Request id (kept from a well-formed X-Request-ID, otherwise a new UUID v7),
+ * a child logger carrying it, and the HTTP metrics labelled with the route
+ * template, never the raw path, so /metrics cannot grow with traffic.
+ */
+export function createRequestContext(logger: Logger, metrics: GatewayMetrics) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const started = performance.now();
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    res.locals.requestId = requestId;
+    res.locals.logger = logger.child({ request_id: requestId });
+    res.setHeader('X-Request-ID', requestId);
+    res.once('finish', () => {
+      const labels = { method: req.method, endpoint: routeTemplate(req), status: String(res.statusCode) };
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe(labels, (performance.now() - started) / 1000);
+    });
+    next();
+  };
+}
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+function routeTemplate(req: Request): string {
+  if (!KNOWN_METHODS.has(req.method)) return 'unmatched';
+  const route = req.route as { path?: unknown } | undefined;
+  return typeof route?.path === 'string' ? `${req.baseUrl}${route.path}` : 'unmatched';
+}

@@ -1,0 +1,222 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SessionBinding } from '../config/config';
+import { AppError, DependencyUnavailable } from '../errors/app-error';
+import type { Authorizer } from '../authz/authorizer';
+import { actionFor } from '../authz/authorizer';
+import type { EventPublisher } from '../events/security-events';
+import { findCsrfViolation } from '../forwardauth/csrf';
+import { parseForwardedRequest, type ForwardedRequest } from '../forwardauth/forwarded-request';
+import { identityHeaders } from '../forwardauth/identity-headers';
+import type { RouteMatcher } from '../forwardauth/route-matcher';
+import type { RouteConfig } from '../config/routes';
+import { findBindingViolation } from '../session/binding';
+import type { SessionCookie } from '../session/session-cookie';
+import type { SessionUser } from '../session/session-data';
+import type { SessionRefresher } from '../session/session-refresher';
+import type { Clock, SessionStore } from '../session/session-store';
+import type { TokenCipher } from '../session/token-cipher';
+import type { TouchThrottle } from '../session/touch-throttle';
+import type { GatewayMetrics } from '../telemetry/metrics';
+import type { Logger } from '../telemetry/logger';
+import type { TrustedProxies } from './client-address';
+import { requestIdFrom } from './request-id';
+import type { SessionRateLimiter } from '../forwardauth/session-rate-limiter';
+
+export interface VerifyDependencies {
+  readonly publicOrigin: string;
+  readonly binding: SessionBinding;
+  readonly routes: RouteMatcher;
+  readonly trustedProxies: TrustedProxies;
+  readonly cookie: SessionCookie;
+  readonly store: SessionStore;
+  readonly cipher: TokenCipher;
+  readonly refresher: SessionRefresher;
+  readonly authorizer: Authorizer;
+  readonly touchThrottle: TouchThrottle;
+  readonly rateLimiter: SessionRateLimiter | undefined;
+  readonly metrics: GatewayMetrics;
+  readonly events: EventPublisher;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+/** What /verify answers; mapped to HTTP in `respond` only. */
+type Outcome =
+  | { readonly kind: 'allow'; readonly user: SessionUser | undefined; readonly accessToken: string | undefined }
+  | { readonly kind: 'login'; readonly request: ForwardedRequest }
+  | { readonly kind: 'refuse'; readonly status: 400 | 401 | 403; readonly error: string }
+  | { readonly kind: 'rate_limited'; readonly retryAfterSeconds: number }
+  | { readonly kind: 'unavailable'; readonly dependency: string; readonly retryAfterSeconds: number };
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Traefik ForwardAuth. Written against node:http directly (no express-session,
+ * no per-request logger) because the proxy calls it before every API request:
+ * it reads the signed cookie and the session record itself, writes to the
+ * store only to slide the idle expiry once per interval, and fails closed.
+ */
+export function createVerifyHandler(deps: VerifyDependencies) {
+  return async function verify(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    let outcome: Outcome;
+    try {
+      outcome = await decide(deps, req, requestId);
+    } catch (error) {
+      outcome = outcomeOfError(deps, error, requestId);
+    }
+    const status = respond(deps, res, outcome, requestId);
+    deps.metrics.verifyDuration.observe({ status: String(status) }, (performance.now() - started) / 1000);
+  };
+}
+
+async function decide(deps: VerifyDependencies, req: IncomingMessage, requestId: string): Promise<Outcome> {
+  const remoteAddress = req.socket.remoteAddress;
+  if (deps.trustedProxies.isRestricted && !deps.trustedProxies.isTrusted(remoteAddress)) {
+    return { kind: 'refuse', status: 403, error: 'untrusted_proxy' };
+  }
+  const request = parseForwardedRequest(req.headers);
+  if (typeof request === 'string') return { kind: 'refuse', status: 400, error: request };
+  const route = deps.routes.match(request.host, request.normalisedPath);
+  if (!route) return { kind: 'refuse', status: 403, error: 'no_route' };
+  if (route.auth === 'public') return { kind: 'allow', user: undefined, accessToken: undefined };
+
+  const csrf = findCsrfViolation(
+    request.method,
+    { csrf: header(req, 'x-csrf'), origin: header(req, 'origin'), fetchSite: header(req, 'sec-fetch-site') },
+    deps.publicOrigin,
+  );
+  const clientAddress = deps.trustedProxies.clientAddress(header(req, 'x-forwarded-for'), remoteAddress);
+  if (csrf) {
+    deps.metrics.csrfViolations.inc({ reason: csrf });
+    deps.events.publish({ type: 'csrf_violation', severity: 'warning', reason: csrf, requestId, clientAddress, route: route.name });
+    return { kind: 'refuse', status: 403, error: 'csrf' };
+  }
+
+  // No cookie, no Redis: anonymous traffic costs the store nothing.
+  const sessionId = deps.cookie.sessionIdFrom(req.headers.cookie);
+  if (!sessionId) return { kind: 'login', request };
+
+  const record = await deps.store.get(sessionId);
+  const auth = record?.auth;
+  if (!record || !auth) return { kind: 'login', request };
+  const now = deps.clock.now();
+  if (auth.absoluteExpiresAt <= now) {
+    await endSession(deps, sessionId, 'absolute_timeout', auth.user.sub);
+    return { kind: 'login', request };
+  }
+  const violation = findBindingViolation(deps.binding, auth.binding, header(req, 'user-agent'), clientAddress);
+  if (violation) {
+    deps.metrics.sessionBindingFailures.inc({ reason: violation });
+    deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation, requestId, clientAddress });
+    await endSession(deps, sessionId, 'binding_failure', auth.user.sub);
+    return { kind: 'refuse', status: 401, error: 'session_binding' };
+  }
+  if (deps.rateLimiter) {
+    const retryAfterSeconds = deps.rateLimiter.take(sessionId, now);
+    if (retryAfterSeconds > 0) {
+      deps.metrics.rateLimitViolations.inc({ client_id: 'verify_session' });
+      return { kind: 'rate_limited', retryAfterSeconds };
+    }
+  }
+  const tokens = deps.cipher.open(auth.tokens);
+  if (!tokens) {
+    // Sealed with a secret that is no longer configured: the session cannot be used.
+    await endSession(deps, sessionId, 'undecryptable', auth.user.sub);
+    return { kind: 'login', request };
+  }
+  const fresh = await deps.refresher.ensureFresh(sessionId, record, tokens, route.name);
+  if (fresh.kind === 'ended') return { kind: 'login', request };
+  if (fresh.kind === 'unavailable') return { kind: 'unavailable', dependency: 'idp', retryAfterSeconds: 5 };
+
+  if (route.authz === 'pdp' && !(await isAllowedByPolicy(deps, route, request, auth.user, sessionId, requestId))) {
+    return { kind: 'refuse', status: 403, error: 'forbidden' };
+  }
+  if (deps.touchThrottle.shouldTouch(sessionId, now)) {
+    deps.store.touch(sessionId, fresh.record).catch((error: unknown) => {
+      deps.logger.warn({ request_id: requestId, err: (error as Error).message }, 'could not slide the session expiry');
+    });
+  }
+  return { kind: 'allow', user: auth.user, accessToken: fresh.tokens.accessToken };
+}
+
+async function isAllowedByPolicy(
+  deps: VerifyDependencies,
+  route: RouteConfig,
+  request: ForwardedRequest,
+  user: SessionUser,
+  sessionId: string,
+  requestId: string,
+): Promise<boolean> {
+  const allowed = await deps.authorizer.allows({
+    subject: { sub: user.sub, groups: user.groups, email: user.email },
+    resource: route.name,
+    action: actionFor(request.method),
+    method: request.method,
+    path: request.normalisedPath,
+  });
+  if (!allowed) {
+    deps.events.publish({ type: 'authz_denied', severity: 'warning', sessionId, subject: user.sub, route: route.name, requestId });
+  }
+  return allowed;
+}
+
+async function endSession(deps: VerifyDependencies, sessionId: string, reason: string, subject: string): Promise<void> {
+  await deps.store.destroy(sessionId);
+  deps.touchThrottle.forget(sessionId);
+  deps.metrics.sessionsDestroyed.inc({ reason });
+  deps.events.publish({ type: 'session_destroyed', severity: 'info', sessionId, subject, reason });
+}
+
+function outcomeOfError(deps: VerifyDependencies, error: unknown, requestId: string): Outcome {
+  if (error instanceof DependencyUnavailable) {
+    return { kind: 'unavailable', dependency: error.dependency, retryAfterSeconds: error.retryAfterSeconds ?? 5 };
+  }
+  if (error instanceof AppError && error.expose && error.status < 500) {
+    return { kind: 'refuse', status: error.status === 401 ? 401 : error.status === 403 ? 403 : 400, error: error.code };
+  }
+  // Unknown failure: never allow. 503 tells the proxy to retry rather than show a broken page forever.
+  deps.logger.error({ request_id: requestId, err: error }, 'verify failed unexpectedly');
+  return { kind: 'unavailable', dependency: 'gateway', retryAfterSeconds: 1 };
+}
+
+function respond(deps: VerifyDependencies, res: ServerResponse, outcome: Outcome, requestId: string): number {
+  res.setHeader('X-Request-ID', requestId);
+  res.setHeader('Cache-Control', 'no-store');
+  switch (outcome.kind) {
+    case 'allow':
+      for (const [name, value] of identityHeaders(outcome.user, outcome.accessToken)) res.setHeader(name, value);
+      res.statusCode = 200;
+      res.end();
+      return 200;
+    case 'login':
+      if (outcome.request.isNavigation) {
+        res.statusCode = 302;
+        res.setHeader('Location', `${deps.publicOrigin}/auth/login?returnTo=${encodeURIComponent(outcome.request.uri)}`);
+        res.end();
+        return 302;
+      }
+      return json(res, 401, { error: 'unauthenticated', login: `${deps.publicOrigin}/auth/login` });
+    case 'refuse':
+      return json(res, outcome.status, { error: outcome.error });
+    case 'rate_limited':
+      res.setHeader('Retry-After', String(outcome.retryAfterSeconds));
+      return json(res, 429, { error: 'rate_limited' });
+    case 'unavailable':
+      res.setHeader('Retry-After', String(outcome.retryAfterSeconds));
+      return json(res, 503, { error: 'dependency_unavailable', dependency: outcome.dependency });
+  }
+}
+
+function json(res: ServerResponse, status: number, body: object): number {
+  res.statusCode = status;
+  res.setHeader('Content-Type', JSON_TYPE);
+  res.end(JSON.stringify(body));
+  return status;
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

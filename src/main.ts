@@ -1,0 +1,75 @@
+import type { Server } from 'node:http';
+import { ConfigError, loadConfig } from './config/load-config';
+import type { Config } from './config/config';
+
+/**
+ * config -> telemetry -> compose -> listen -> graceful shutdown.
+ * Modules that open connections are required only after configuration
+ * passed, so a bad variable ends the process with its message and nothing else.
+ */
+function readConfigOrExit(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write('bff-gateway: invalid configuration, not starting:\n');
+      for (const problem of error.problems) process.stderr.write(`  ${problem}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+async function main(): Promise<void> {
+  const config = readConfigOrExit();
+  // Loaded after the configuration so that a later OpenTelemetry start-up can precede them.
+  const { createLogger } = require('./telemetry/logger') as typeof import('./telemetry/logger');
+  const { composeGateway } = require('./composition-root') as typeof import('./composition-root');
+  const { buildApp } = require('./app') as typeof import('./app');
+
+  const logger = createLogger({
+    level: config.logging.level,
+    format: config.logging.format,
+    service: 'bff-service',
+    version: config.telemetry.serviceVersion,
+  });
+  let isShuttingDown = false;
+  const gateway = composeGateway(config, logger, { isShuttingDown: () => isShuttingDown });
+  const app = buildApp(gateway.dependencies);
+  const server: Server = app.listen(config.server.port, () => {
+    logger.info(
+      { port: config.server.port, publicOrigin: config.server.publicOrigin, environment: config.server.environment },
+      `bff-gateway listening on :${config.server.port}`,
+    );
+  });
+  server.on('error', (error) => {
+    logger.fatal({ err: error.message }, 'cannot listen');
+    process.exit(1);
+  });
+  // Proxies keep connections alive longer than Node's default 5 s; closing first causes resets.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
+  const shutdown = (signal: string) => {
+    if (isShuttingDown) return;
+    isShuttingDown = true;
+    logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+    const deadline = setTimeout(() => {
+      logger.warn('grace period over; closing remaining connections');
+      server.closeAllConnections();
+    }, config.server.shutdownGraceSeconds * 1000);
+    deadline.unref();
+    server.close(async () => {
+      clearTimeout(deadline);
+      await gateway.close().catch((error: unknown) => logger.error({ err: (error as Error).message }, 'error while closing clients'));
+      logger.info('stopped');
+      logger.flush?.();
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+void main();

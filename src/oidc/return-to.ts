@@ -1,0 +1,34 @@
+const MAX_LENGTH = 2048;
+const CONTROL_OR_BACKSLASH = /[\u0000-\u001f\u007f\\]/;
+
+/**
+ * Accepts only a same-origin relative path; anything else becomes "/".
+ *
+ * URL parsing alone is not enough: browsers treat "/\evil" and "//evil" as
+ * protocol-relative, strip tabs and newlines before parsing, and a value may
+ * be percent-encoded more than once before it reaches us. So every decoded
+ * layer is checked for those shapes before the parser gets a say.
+ */
+export function safeReturnTo(candidate: unknown, publicOrigin: string): string {
+  if (typeof candidate !== 'string' || candidate.length === 0 || candidate.length > MAX_LENGTH) return '/';
+  let layer = candidate;
+  for (let depth = 0; depth < 4; depth++) {
+    if (!layer.startsWith('/') || layer.startsWith('//') || CONTROL_OR_BACKSLASH.test(layer)) return '/';
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(layer);
+    } catch {
+      return '/';
+    }
+    if (decoded === layer) break;
+    layer = decoded;
+  }
+  let resolved: URL;
+  try {
+    resolved = new URL(candidate, publicOrigin);
+  } catch {
+    return '/';
+  }
+  if (resolved.origin !== publicOrigin) return '/';
+  return `${resolved.pathname}${resolved.search}${resolved.hash}`;
+}

@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
+import type { SessionBinding } from '../config/config';
+import type { AuthenticatedSession } from './session-data';
+
+export type BindingViolation = 'user_agent' | 'ip';
+
+type Binding = AuthenticatedSession['binding'];
+
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+}
+
+/**
+ * The /24 (IPv4) or /64 (IPv6) the client is in: mobile clients hop between
+ * addresses of one network, so binding to the full address would log them out.
+ */
+export function ipPrefix(address: string): string {
+  const plain = address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
+  if (isIPv4(plain)) return plain.split('.').slice(0, 3).join('.');
+  if (!isIPv6(plain)) return plain;
+  const [head = '', tail = ''] = plain.split('::');
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = tail === '' ? [] : tail.split(':');
+  const groups = plain.includes('::')
+    ? [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups]
+    : headGroups;
+  return groups.slice(0, 4).map((group) => group.toLowerCase().replace(/^0+(?=.)/, '')).join(':');
+}
+
+/** What a new session is bound to; only hashes are stored. */
+export function bindingFor(mode: SessionBinding, userAgent: string | undefined, clientAddress: string | undefined): Binding {
+  if (mode === 'off') return {};
+  const binding: { userAgent?: string; ipPrefix?: string } = { userAgent: digest(userAgent ?? '') };
+  if (mode === 'ua+ip' && clientAddress) binding.ipPrefix = digest(ipPrefix(clientAddress));
+  return binding;
+}
+
+export function findBindingViolation(
+  mode: SessionBinding,
+  stored: Binding,
+  userAgent: string | undefined,
+  clientAddress: string | undefined,
+): BindingViolation | undefined {
+  if (mode === 'off') return undefined;
+  if (stored.userAgent !== undefined && stored.userAgent !== digest(userAgent ?? '')) return 'user_agent';
+  if (mode === 'ua+ip' && stored.ipPrefix !== undefined && clientAddress && stored.ipPrefix !== digest(ipPrefix(clientAddress))) {
+    return 'ip';
+  }
+  return undefined;
+}

@@ -1,0 +1,131 @@
+import { Store, type SessionData } from 'express-session';
+import { sessionTtlSeconds, type StoredSession } from './session-data';
+import type { Clock, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
+
+interface Entry {
+  /** Serialised like Redis does, so callers never share mutable objects with the store. */
+  readonly json: string;
+  readonly expiresAt: number;
+}
+
+type Callback<T = unknown> = (error?: unknown, value?: T) => void;
+
+/**
+ * Sessions in process memory, for development and single-instance trials.
+ * Same contract as RedisSessionStore (the contract suite runs against both);
+ * it does not span replicas and loses everything on restart.
+ */
+export class MemorySessionStore extends Store implements SessionStore {
+  private readonly sessions = new Map<string, Entry>();
+  private readonly locks = new Map<string, { holder: number; expiresAt: number }>();
+  private nextHolder = 1;
+
+  constructor(
+    private readonly idleTtlSeconds: number,
+    private readonly clock: Clock,
+  ) {
+    super();
+  }
+
+  get expressStore(): Store {
+    return this;
+  }
+
+  override get(sessionId: string, callback?: Callback<SessionData | null>): any {
+    const record = this.read(sessionId);
+    if (callback) return callback(null, (record ?? null) as SessionData | null);
+    return Promise.resolve(record);
+  }
+
+  override set(sessionId: string, record: SessionData, callback?: Callback): void {
+    this.write(sessionId, record as unknown as StoredSession);
+    callback?.();
+  }
+
+  override touch(sessionId: string, record: SessionData | StoredSession, callback?: Callback): any {
+    const entry = this.sessions.get(sessionId);
+    if (entry) {
+      const ttl = sessionTtlSeconds(record as StoredSession, this.idleTtlSeconds, this.clock.now());
+      if (ttl <= 0) this.sessions.delete(sessionId);
+      else this.sessions.set(sessionId, { json: entry.json, expiresAt: this.clock.now() + ttl * 1000 });
+    }
+    if (callback) return callback();
+    return Promise.resolve();
+  }
+
+  override destroy(sessionId: string, callback?: Callback): any {
+    this.sessions.delete(sessionId);
+    if (callback) return callback();
+    return Promise.resolve();
+  }
+
+  async tryLockForRefresh(sessionId: string, leaseMs: number): Promise<RefreshLease | undefined> {
+    const now = this.clock.now();
+    const current = this.locks.get(sessionId);
+    if (current && current.expiresAt > now) return undefined;
+    const holder = this.nextHolder++;
+    this.locks.set(sessionId, { holder, expiresAt: now + leaseMs });
+    const isHeld = () => {
+      const lock = this.locks.get(sessionId);
+      return lock !== undefined && lock.holder === holder && lock.expiresAt > this.clock.now();
+    };
+    return {
+      renew: async () => {
+        if (!isHeld()) return false;
+        this.locks.set(sessionId, { holder, expiresAt: this.clock.now() + leaseMs });
+        return true;
+      },
+      commit: async (record) => {
+        if (!isHeld()) return false;
+        return this.write(sessionId, record);
+      },
+      release: async () => {
+        if (this.locks.get(sessionId)?.holder === holder) this.locks.delete(sessionId);
+      },
+    };
+  }
+
+  private read(sessionId: string): StoredSession | undefined {
+    const entry = this.sessions.get(sessionId);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.clock.now()) {
+      this.sessions.delete(sessionId);
+      return undefined;
+    }
+    return JSON.parse(entry.json) as StoredSession;
+  }
+
+  private write(sessionId: string, record: StoredSession): boolean {
+    const ttl = sessionTtlSeconds(record, this.idleTtlSeconds, this.clock.now());
+    if (ttl <= 0) {
+      this.sessions.delete(sessionId);
+      return false;
+    }
+    this.sessions.set(sessionId, { json: JSON.stringify(record), expiresAt: this.clock.now() + ttl * 1000 });
+    return true;
+  }
+}
+
+export class MemoryLoginTransactionStore implements LoginTransactionStore {
+  private readonly transactions = new Map<string, { transaction: LoginTransaction; expiresAt: number }>();
+
+  constructor(private readonly clock: Clock) {}
+
+  async save(state: string, transaction: LoginTransaction, ttlSeconds: number): Promise<void> {
+    this.prune();
+    this.transactions.set(state, { transaction, expiresAt: this.clock.now() + ttlSeconds * 1000 });
+  }
+
+  async take(state: string): Promise<LoginTransaction | undefined> {
+    const entry = this.transactions.get(state);
+    this.transactions.delete(state);
+    if (!entry || entry.expiresAt <= this.clock.now()) return undefined;
+    return entry.transaction;
+  }
+
+  /** Abandoned logins would otherwise accumulate forever. */
+  private prune(): void {
+    const now = this.clock.now();
+    for (const [state, entry] of this.transactions) if (entry.expiresAt <= now) this.transactions.delete(state);
+  }
+}

@@ -1,0 +1,57 @@
+import { sign, unsign } from 'cookie-signature';
+import { isWellFormedSessionId } from './session-data';
+
+/** Longer values are garbage or an attack; express-session's own cookies are ~80 bytes. */
+const MAX_COOKIE_VALUE_LENGTH = 512;
+
+/**
+ * Reads the session cookie the way express-session writes it
+ * (`s:<id>.<hmac>`, URI-encoded), without the middleware: /verify is the hot
+ * path and must not build a session object per request.
+ */
+export class SessionCookie {
+  constructor(
+    readonly name: string,
+    private readonly secrets: readonly string[],
+  ) {}
+
+  /** The session id when the cookie is present, well-formed and signed by a current secret. */
+  sessionIdFrom(cookieHeader: string | undefined): string | undefined {
+    const raw = findCookie(cookieHeader, this.name);
+    if (raw === undefined || raw.length > MAX_COOKIE_VALUE_LENGTH) return undefined;
+    let value: string;
+    try {
+      value = raw.includes('%') ? decodeURIComponent(raw) : raw;
+    } catch {
+      return undefined;
+    }
+    if (!value.startsWith('s:')) return undefined;
+    const signed = value.slice(2);
+    for (const secret of this.secrets) {
+      const sessionId = unsign(signed, secret);
+      if (sessionId !== false) return isWellFormedSessionId(sessionId) ? sessionId : undefined;
+    }
+    return undefined;
+  }
+
+  /** The value express-session would set, for tests and tools. */
+  valueFor(sessionId: string): string {
+    return encodeURIComponent(`s:${sign(sessionId, this.secrets[0] as string)}`);
+  }
+}
+
+/** First cookie of that name, as browsers send the most specific one first. */
+export function findCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  let start = 0;
+  while (start < header.length) {
+    let end = header.indexOf(';', start);
+    if (end === -1) end = header.length;
+    const equals = header.indexOf('=', start);
+    if (equals !== -1 && equals < end && header.slice(start, equals).trim() === name) {
+      return header.slice(equals + 1, end).trim();
+    }
+    start = end + 1;
+  }
+  return undefined;
+}

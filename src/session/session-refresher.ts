@@ -1,0 +1,153 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RefreshTokenRejected } from '../errors/app-error';
+import type { EventPublisher } from '../events/security-events';
+import type { IdentityProvider } from '../oidc/identity-provider';
+import type { GatewayMetrics } from '../telemetry/metrics';
+import type { Logger } from '../telemetry/logger';
+import type { StoredSession, TokenSet } from './session-data';
+import type { Clock, RefreshLease, SessionStore } from './session-store';
+import type { TokenCipher } from './token-cipher';
+
+/** Refresh when the access token has less than this left, so upstreams never receive one about to expire. */
+export const REFRESH_WINDOW_MS = 60_000;
+
+export type FreshnessOutcome =
+  | { readonly kind: 'fresh'; readonly record: StoredSession; readonly tokens: TokenSet }
+  /** The session is over (refresh token refused, or nothing left to refresh with); it has been destroyed. */
+  | { readonly kind: 'ended'; readonly reason: 'invalid_grant' | 'expired' }
+  /** The IdP could not refresh and the access token has expired. */
+  | { readonly kind: 'unavailable' };
+
+export interface SessionRefresherOptions {
+  readonly store: SessionStore;
+  readonly identityProvider: IdentityProvider;
+  readonly cipher: TokenCipher;
+  readonly metrics: GatewayMetrics;
+  readonly events: EventPublisher;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /**
+   * Initial life of the cross-replica lock. It is renewed every third of
+   * this while the IdP call runs, so a slow IdP never lets the lock lapse
+   * and a second replica present the same refresh token.
+   */
+  readonly leaseMs: number;
+  /** How long a request waits for another replica's refresh before giving up. */
+  readonly waitBudgetMs: number;
+}
+
+/**
+ * Keeps a session's access token fresh. One refresh per session at a time
+ * across all replicas: an in-process single flight in front of a Redis
+ * lock. Whoever gets the lock re-reads the session first (another replica
+ * may have just refreshed it) and stores the rotated tokens with a commit
+ * fenced by the lock.
+ */
+export class SessionRefresher {
+  private readonly inFlight = new Map<string, Promise<FreshnessOutcome>>();
+
+  constructor(private readonly options: SessionRefresherOptions) {}
+
+  needsRefresh(tokens: TokenSet): boolean {
+    return tokens.accessTokenExpiresAt - this.options.clock.now() <= REFRESH_WINDOW_MS;
+  }
+
+  isExpired(tokens: TokenSet): boolean {
+    return tokens.accessTokenExpiresAt <= this.options.clock.now();
+  }
+
+  /** `service` is the route that needed the token: the label of bff_token_refresh_total. */
+  ensureFresh(sessionId: string, record: StoredSession, tokens: TokenSet, service: string): Promise<FreshnessOutcome> {
+    if (!this.needsRefresh(tokens)) return Promise.resolve({ kind: 'fresh', record, tokens });
+    const running = this.inFlight.get(sessionId);
+    if (running) return running;
+    const refresh = this.refreshAcrossReplicas(sessionId, tokens, service).finally(() => this.inFlight.delete(sessionId));
+    this.inFlight.set(sessionId, refresh);
+    return refresh;
+  }
+
+  private async refreshAcrossReplicas(sessionId: string, seen: TokenSet, service: string): Promise<FreshnessOutcome> {
+    const { store, clock } = this.options;
+    const deadline = clock.now() + this.options.waitBudgetMs;
+    for (;;) {
+      const lease = await store.tryLockForRefresh(sessionId, this.options.leaseMs);
+      if (lease) return this.refreshHolding(sessionId, lease, service);
+      // Another replica holds the lock: wait for it, then take what it stored.
+      await sleep(20 + Math.random() * 30);
+      const current = await store.get(sessionId);
+      if (!current?.auth) return { kind: 'ended', reason: 'invalid_grant' };
+      const tokens = this.options.cipher.open(current.auth.tokens);
+      if (tokens && !this.needsRefresh(tokens)) return { kind: 'fresh', record: current, tokens };
+      if (clock.now() >= deadline) return this.fallback(current, seen, service);
+    }
+  }
+
+  private async refreshHolding(sessionId: string, lease: RefreshLease, service: string): Promise<FreshnessOutcome> {
+    const { store, cipher, metrics, clock } = this.options;
+    let current: StoredSession | undefined;
+    let tokens: TokenSet | undefined;
+    try {
+      current = await store.get(sessionId);
+      tokens = current?.auth ? cipher.open(current.auth.tokens) : undefined;
+      if (!current?.auth || !tokens) return await this.end(sessionId, current, 'expired');
+      if (!this.needsRefresh(tokens)) return { kind: 'fresh', record: current, tokens };
+      if (!tokens.refreshToken) {
+        if (!this.isExpired(tokens)) return { kind: 'fresh', record: current, tokens };
+        return await this.end(sessionId, current, 'expired');
+      }
+      const started = performance.now();
+      const refreshed = await this.whileRenewing(lease, () => this.options.identityProvider.refresh(tokens!.refreshToken!));
+      const next: TokenSet = {
+        accessToken: refreshed.accessToken,
+        refreshToken: refreshed.refreshToken ?? tokens.refreshToken,
+        idToken: refreshed.idToken ?? tokens.idToken,
+        accessTokenExpiresAt: refreshed.accessTokenExpiresAt,
+      };
+      const updated: StoredSession = { ...current, auth: { ...current.auth, tokens: cipher.seal(next) } };
+      if (!(await lease.commit(updated))) {
+        this.options.logger.warn({ session: 'refresh' }, 'refresh lock lost before the rotated tokens were stored');
+      }
+      metrics.tokenRefresh.inc({ service, status: 'success' });
+      metrics.tokenRefreshSuccess.inc({ user_id: metrics.userLabel(current.auth.user.sub) });
+      this.options.logger.debug({ durationMs: performance.now() - started, at: clock.now() }, 'access token refreshed');
+      return { kind: 'fresh', record: updated, tokens: next };
+    } catch (error) {
+      metrics.tokenRefresh.inc({ service, status: 'failure' });
+      if (error instanceof RefreshTokenRejected) return await this.end(sessionId, current, 'invalid_grant');
+      metrics.tokenRefreshFailed.inc({ reason: 'idp_unavailable' });
+      this.options.events.publish({ type: 'refresh_failure', severity: 'warning', sessionId, subject: current?.auth?.user.sub, reason: 'idp_unavailable' });
+      this.options.logger.warn({ err: (error as Error).message }, 'token refresh failed; serving the current token while it is valid');
+      return current && tokens ? this.fallback(current, tokens, service) : { kind: 'unavailable' };
+    } finally {
+      await lease.release().catch(() => undefined);
+    }
+  }
+
+  /** The IdP is down or busy: a still-valid token keeps being served, an expired one cannot be. */
+  private fallback(record: StoredSession, tokens: TokenSet, service: string): FreshnessOutcome {
+    if (!this.isExpired(tokens)) return { kind: 'fresh', record, tokens };
+    this.options.metrics.tokenExpiry.inc({ service });
+    return { kind: 'unavailable' };
+  }
+
+  private async end(sessionId: string, record: StoredSession | undefined, reason: 'invalid_grant' | 'expired'): Promise<FreshnessOutcome> {
+    const { metrics, events, store } = this.options;
+    await store.destroy(sessionId);
+    metrics.sessionsDestroyed.inc({ reason: reason === 'invalid_grant' ? 'refresh_rejected' : 'expired' });
+    metrics.tokenRefreshFailed.inc({ reason });
+    const subject = record?.auth?.user.sub;
+    events.publish({ type: 'refresh_failure', severity: 'warning', sessionId, subject, reason });
+    events.publish({ type: 'session_destroyed', severity: 'info', sessionId, subject, reason });
+    this.options.logger.info({ reason, sub: subject }, 'session ended: the refresh token can no longer be used');
+    return { kind: 'ended', reason };
+  }
+
+  private async whileRenewing<T>(lease: RefreshLease, call: () => Promise<T>): Promise<T> {
+    const renewal = setInterval(() => void lease.renew().catch(() => undefined), Math.max(50, Math.floor(this.options.leaseMs / 3)));
+    try {
+      return await call();
+    } finally {
+      clearInterval(renewal);
+    }
+  }
+}

@@ -1,0 +1,35 @@
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+/** Anything that could carry a credential is replaced before a line is written. */
+const REDACTED_PATHS = [
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'res.headers["set-cookie"]',
+  'headers.cookie',
+  'headers.authorization',
+  '*.access_token',
+  '*.refresh_token',
+  '*.id_token',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.idToken',
+  '*.code',
+  '*.client_secret',
+  '*.password',
+];
+
+export function createLogger(options: { level: string; format: 'json' | 'pretty'; service: string; version: string }): Logger {
+  return pino({
+    level: options.level,
+    base: { service: options.service, version: options.version },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    messageKey: 'message',
+    formatters: { level: (label) => ({ level: label }) },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    ...(options.format === 'pretty'
+      ? { transport: { target: 'pino-pretty', options: { messageKey: 'message', colorize: true } } }
+      : {}),
+  });
+}

@@ -1,0 +1,261 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { getFreePort } from './ports';
+
+/** Client registration at the test IdP (oidc-provider client metadata names). */
+export interface TestIdpClient {
+  client_id: string;
+  client_secret: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  backchannel_logout_uri?: string;
+  /**
+   * oidc-provider accepts only the registered method for a client.
+   * Defaults to `client_secret_basic`; openid-client's `discovery(..., secret)`
+   * defaults to `client_secret_post`, so pass `ClientSecretBasic` there or set this.
+   */
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post';
+}
+
+export interface StartTestIdpOptions {
+  clients: TestIdpClient[];
+  /** Defaults to 300. */
+  accessTokenTtlSeconds?: number;
+  /** Defaults to 3600 (in the IdP). */
+  idTokenTtlSeconds?: number;
+  /** Defaults to 86400 (in the IdP). */
+  refreshTokenTtlSeconds?: number;
+  /** A fixed port, e.g. to restart an IdP where a gateway expects it; defaults to a free one. */
+  port?: number;
+}
+
+export interface TestIdpStats {
+  /** Successful refresh_token grants per sub. */
+  refreshGrants: Record<string, number>;
+  /** Failed refresh_token grants per sub, or `unknown` when the token could not be tied to one. */
+  refreshErrors: Record<string, number>;
+  /** Successful authorization_code grants. */
+  codeGrants: number;
+  /** Every POST that reached the token endpoint, injected failures included. */
+  tokenRequests: number;
+  /** Token requests answered by `setTokenFailure` instead of the provider. */
+  injectedFailures: number;
+}
+
+/** The test IdP (oidc-provider 9) running in its own process. */
+export interface TestIdp {
+  /** `http://localhost:PORT` */
+  readonly issuer: string;
+  readonly port: number;
+  /** Delays every token endpoint request by `ms` before it is answered; 0 turns it off. */
+  setTokenDelay(ms: number): Promise<void>;
+  /**
+   * Makes the token endpoint answer `status` with an OAuth error body
+   * (503 gives `temporarily_unavailable`); `null` restores normal answers.
+   */
+  setTokenFailure(status: number | null, error?: string): Promise<void>;
+  stats(): Promise<TestIdpStats>;
+  /** Revokes every grant, code and token of `sub`; resolves to the number of grants revoked. */
+  revokeGrants(sub: string): Promise<number>;
+  /** Clears counters, delay and failure. Grants and sessions stay. */
+  reset(): Promise<void>;
+  /** Kills the process and waits for it to exit. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export const TEST_CLIENT_ID = 'bff-test';
+export const TEST_CLIENT_SECRET = 'bff-test-secret-0123456789abcdef';
+
+/** The canonical gateway client, with overrides. */
+export function bffTestClient(overrides: Partial<TestIdpClient> & Pick<TestIdpClient, 'redirect_uris'>): TestIdpClient {
+  return {
+    client_id: TEST_CLIENT_ID,
+    client_secret: TEST_CLIENT_SECRET,
+    post_logout_redirect_uris: [],
+    ...overrides,
+  };
+}
+
+const REPO_ROOT = resolve(__dirname, '..', '..');
+const IDP_SCRIPT = resolve(__dirname, 'idp', 'test-idp.mts');
+// Importing oidc-provider and generating an RSA key takes about a second; the rest is CI margin.
+const READY_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 5_000;
+const CONTROL_TIMEOUT_MS = 10_000;
+const START_ATTEMPTS = 3;
+const OUTPUT_TAIL_CHARS = 8_000;
+const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 300;
+
+const liveChildren = new Set<ChildProcess>();
+let isExitHookRegistered = false;
+
+function registerExitHook(): void {
+  if (isExitHookRegistered) return;
+  isExitHookRegistered = true;
+  // The IdP also exits when its stdin closes; this covers an orderly exit that skipped stop().
+  process.on('exit', () => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+  });
+}
+
+/** The test IdP script runs on Node's type stripping, which needs Node 24 (the `node` dev dependency). */
+function nodeBinary(): string {
+  const major = Number(process.versions.node.split('.')[0]);
+  return major >= 24 ? process.execPath : resolve(REPO_ROOT, 'node_modules', '.bin', 'node');
+}
+
+class IdpStartError extends Error {
+  constructor(
+    message: string,
+    readonly isPortInUse: boolean,
+  ) {
+    super(message);
+    this.name = 'IdpStartError';
+  }
+}
+
+/** Starts the test IdP and resolves once it printed `READY`. */
+export async function startTestIdp(options: StartTestIdpOptions): Promise<TestIdp> {
+  registerExitHook();
+  let lastError: unknown;
+  for (let attempt = 0; attempt < (options.port === undefined ? START_ATTEMPTS : 1); attempt += 1) {
+    const port = options.port ?? (await getFreePort());
+    try {
+      return await spawnIdp(port, options);
+    } catch (err) {
+      lastError = err;
+      if (!(err instanceof IdpStartError) || !err.isPortInUse) throw err;
+    }
+  }
+  throw lastError;
+}
+
+async function spawnIdp(port: number, options: StartTestIdpOptions): Promise<TestIdp> {
+  const issuer = `http://localhost:${port}`;
+  const config = {
+    port,
+    issuer,
+    clients: options.clients,
+    accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
+    idTokenTtlSeconds: options.idTokenTtlSeconds,
+    refreshTokenTtlSeconds: options.refreshTokenTtlSeconds,
+  };
+  const env: NodeJS.ProcessEnv = { ...process.env, TEST_IDP_CONFIG: JSON.stringify(config) };
+  // Jest's --experimental-vm-modules is meant for the test process, not for the IdP.
+  delete env.NODE_OPTIONS;
+
+  const child = spawn(nodeBinary(), ['--disable-warning=ExperimentalWarning', IDP_SCRIPT], {
+    cwd: REPO_ROOT,
+    env,
+    // stdin stays open and unused: the IdP exits when it closes, so it cannot outlive this process.
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+
+  let stderrTail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderrTail = (stderrTail + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
+  });
+
+  await new Promise<void>((resolveReady, rejectReady) => {
+    let stdout = '';
+    let isSettled = false;
+    const settle = (err?: IdpStartError): void => {
+      if (isSettled) return;
+      isSettled = true;
+      clearTimeout(deadline);
+      if (!err) {
+        resolveReady();
+        return;
+      }
+      void killAndWait(child).finally(() => rejectReady(err));
+    };
+    const failure = (message: string): IdpStartError =>
+      new IdpStartError(
+        `${message}\n--- test IdP stderr ---\n${stderrTail}`,
+        /EADDRINUSE|cannot listen/.test(stderrTail),
+      );
+    const deadline = setTimeout(
+      () => settle(failure(`test IdP on port ${port} did not print READY within ${READY_TIMEOUT_MS} ms`)),
+      READY_TIMEOUT_MS,
+    );
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (isSettled) return;
+      stdout += chunk.toString('utf8');
+      if (stdout.split('\n').some((line) => line.trim() === `READY ${issuer}`)) settle();
+    });
+    child.once('error', (err) => settle(failure(`could not start ${nodeBinary()}: ${err.message}`)));
+    child.once('exit', (code, signal) =>
+      settle(failure(`test IdP exited during start-up (code ${code}, signal ${signal})`)),
+    );
+  });
+
+  return new TestIdpProcess(issuer, port, child);
+}
+
+class TestIdpProcess implements TestIdp {
+  readonly issuer: string;
+  readonly port: number;
+  private child: ChildProcess | undefined;
+  private readonly controlBase: string;
+
+  constructor(issuer: string, port: number, child: ChildProcess) {
+    this.issuer = issuer;
+    this.port = port;
+    this.child = child;
+    this.controlBase = `http://127.0.0.1:${port}/__test`;
+  }
+
+  async setTokenDelay(ms: number): Promise<void> {
+    await this.control('POST', 'token-delay', { ms });
+  }
+
+  async setTokenFailure(status: number | null, error?: string): Promise<void> {
+    await this.control('POST', 'token-failure', error === undefined ? { status } : { status, error });
+  }
+
+  async stats(): Promise<TestIdpStats> {
+    return (await this.control('GET', 'stats')) as TestIdpStats;
+  }
+
+  async revokeGrants(sub: string): Promise<number> {
+    const answer = (await this.control('POST', 'revoke-grants', { sub })) as { revokedGrants: number };
+    return answer.revokedGrants;
+  }
+
+  async reset(): Promise<void> {
+    await this.control('POST', 'reset', {});
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child) await killAndWait(child);
+  }
+
+  private async control(method: 'GET' | 'POST', name: string, body?: unknown): Promise<unknown> {
+    if (!this.child) throw new Error(`test IdP ${this.issuer} is stopped`);
+    const response = await fetch(`${this.controlBase}/${name}`, {
+      method,
+      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`test IdP ${method} /__test/${name} answered ${response.status}: ${text}`);
+    return JSON.parse(text) as unknown;
+  }
+}
+
+async function killAndWait(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  child.kill('SIGTERM');
+  const escalation = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(escalation);
+  }
+}
