@@ -72,7 +72,6 @@ export class OpenIdIdentityProvider implements IdentityProvider {
       code_challenge_method: 'S256',
       state,
       nonce,
-      ...(this.options.scopes.includes('offline_access') ? { prompt: 'consent' } : {}),
     });
     return { url: url.href, state, nonce, codeVerifier };
   }
@@ -249,6 +248,9 @@ export class OpenIdIdentityProvider implements IdentityProvider {
 export function isProtocolRefusal(error: unknown): boolean {
   if (error instanceof client.ResponseBodyError) return error.status < 500;
   if (error instanceof client.AuthorizationResponseError) return true;
+  // openid-client reads error bodies of 4xx only: a 5xx arrives as a non-conform response carrying the Response.
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  if (cause instanceof Response && cause.status >= 500) return false;
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('OAUTH_') && code !== 'OAUTH_RESPONSE_IS_NOT_JSON';
 }
