@@ -11,6 +11,9 @@ import type { TokenCipher } from './token-cipher';
 /** Refresh when the access token has less than this left, so upstreams never receive one about to expire. */
 export const REFRESH_WINDOW_MS = 60_000;
 
+/** How long a session waits after a failed refresh before asking the IdP again. */
+const REFRESH_RETRY_BACKOFF_MS = 5_000;
+
 export type FreshnessOutcome =
   | { readonly kind: 'fresh'; readonly record: StoredSession; readonly tokens: TokenSet }
   /** The session is over (refresh token refused, or nothing left to refresh with); it has been destroyed. */
@@ -45,6 +48,8 @@ export interface SessionRefresherOptions {
  */
 export class SessionRefresher {
   private readonly inFlight = new Map<string, Promise<FreshnessOutcome>>();
+  /** After a failed refresh, a still-valid token is served without retrying until then (epoch ms). */
+  private readonly retryNotBefore = new Map<string, number>();
 
   constructor(private readonly options: SessionRefresherOptions) {}
 
@@ -59,11 +64,26 @@ export class SessionRefresher {
   /** `service` is the route that needed the token: the label of bff_token_refresh_total. */
   ensureFresh(sessionId: string, record: StoredSession, tokens: TokenSet, service: string): Promise<FreshnessOutcome> {
     if (!this.needsRefresh(tokens)) return Promise.resolve({ kind: 'fresh', record, tokens });
+    if (this.isBackingOff(sessionId) && !this.isExpired(tokens)) return Promise.resolve({ kind: 'fresh', record, tokens });
     const running = this.inFlight.get(sessionId);
     if (running) return running;
     const refresh = this.refreshAcrossReplicas(sessionId, tokens, service).finally(() => this.inFlight.delete(sessionId));
     this.inFlight.set(sessionId, refresh);
     return refresh;
+  }
+
+  /** A down IdP is not asked again by every request of every session; the breaker covers the rest. */
+  private isBackingOff(sessionId: string): boolean {
+    const notBefore = this.retryNotBefore.get(sessionId);
+    if (notBefore === undefined) return false;
+    if (notBefore > this.options.clock.now()) return true;
+    this.retryNotBefore.delete(sessionId);
+    return false;
+  }
+
+  private backOff(sessionId: string): void {
+    if (this.retryNotBefore.size >= 100_000) this.retryNotBefore.clear();
+    this.retryNotBefore.set(sessionId, this.options.clock.now() + REFRESH_RETRY_BACKOFF_MS);
   }
 
   private async refreshAcrossReplicas(sessionId: string, seen: TokenSet, service: string): Promise<FreshnessOutcome> {
@@ -115,6 +135,7 @@ export class SessionRefresher {
       metrics.tokenRefresh.inc({ service, status: 'failure' });
       if (error instanceof RefreshTokenRejected) return await this.end(sessionId, current, 'invalid_grant');
       metrics.tokenRefreshFailed.inc({ reason: 'idp_unavailable' });
+      this.backOff(sessionId);
       this.options.events.publish({ type: 'refresh_failure', severity: 'warning', sessionId, subject: current?.auth?.user.sub, reason: 'idp_unavailable' });
       this.options.logger.warn({ err: (error as Error).message }, 'token refresh failed; serving the current token while it is valid');
       return current && tokens ? this.fallback(current, tokens, service) : { kind: 'unavailable' };

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { getFreePort } from './ports';
 
 /** A throwaway `redis-server` child process on a loopback port. */
@@ -11,8 +12,11 @@ export interface RedisServer {
   readonly url: string;
   /** Kills the server and resolves once the process has exited. Idempotent. */
   stop(): Promise<void>;
-  /** Starts a fresh server on the same port after `stop()`; the data is gone. */
+  /** Starts the server again on the same port after `stop()`, with whatever a SAVE wrote (nothing otherwise). */
   restart(): Promise<void>;
+  /** SIGSTOP: the server hangs with its connections open. */
+  pause(): void;
+  resume(): void;
 }
 
 export const REDIS_SERVER_BINARY = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
@@ -52,8 +56,9 @@ export async function startRedis(): Promise<RedisServer> {
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt += 1) {
     const port = await getFreePort();
     try {
-      const child = await spawnRedis(port);
-      return new RedisProcess(port, child);
+      const dataDir = mkdtempSync(join(tmpdir(), 'bff-redis-'));
+      const child = await spawnRedis(port, dataDir);
+      return new RedisProcess(port, child, dataDir);
     } catch (err) {
       lastError = err;
       if (!(err instanceof RedisStartError) || !err.isPortInUse) throw err;
@@ -77,7 +82,11 @@ class RedisProcess implements RedisServer {
   readonly url: string;
   private child: ChildProcess | undefined;
 
-  constructor(port: number, child: ChildProcess) {
+  constructor(
+    port: number,
+    child: ChildProcess,
+    private readonly dataDir: string,
+  ) {
     this.port = port;
     this.url = `redis://127.0.0.1:${port}`;
     this.child = child;
@@ -91,18 +100,27 @@ class RedisProcess implements RedisServer {
 
   async restart(): Promise<void> {
     if (this.child) throw new Error(`redis on port ${this.port} is still running; stop() it first`);
-    this.child = await spawnRedis(this.port);
+    this.child = await spawnRedis(this.port, this.dataDir);
+  }
+
+  /** Freezes the process (SIGSTOP): connections stay open but nothing answers, like a hung server. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
   }
 }
 
-function spawnRedis(port: number): Promise<ChildProcess> {
+function spawnRedis(port: number, dataDir: string): Promise<ChildProcess> {
   const args = [
     '--port', String(port),
     '--bind', '127.0.0.1',
     '--save', '',
     '--appendonly', 'no',
-    // With persistence off nothing should be written, but a stray dump must not land in the repo.
-    '--dir', tmpdir(),
+    // Nothing is saved unless a test asks (SAVE), and then into a directory of this instance, which restart() reloads.
+    '--dir', dataDir,
     '--daemonize', 'no',
     '--logfile', '',
     '--loglevel', 'warning',
