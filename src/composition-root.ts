@@ -47,7 +47,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
   if (developmentIdp) {
     logger.warn(
       { issuer: developmentIdp.issuer, demoUser: developmentIdp.demoUser },
-      `development IdP enabled: log in at ${config.server.publicOrigin}/ as "${developmentIdp.demoUser}" with any password (never use this in production)`,
+      `development IdP enabled: open ${config.server.publicOrigin}/ and log in as ${developmentIdp.demoUser} with any password (never use this in production)`,
     );
   }
   const identityProvider = new OpenIdIdentityProvider({

@@ -378,11 +378,14 @@ export async function completeIdpLogin(
   const prompts: IdpPrompt[] = [];
   let page = start;
   let idpOrigin = authorizationRequestOrigin(hops);
+  // An IdP mounted under a path of the app's own origin (the gateway's embedded /idp) shares the origin.
+  let idpBase: string | undefined;
 
   for (let step = 0; step < MAX_INTERACTIONS; step += 1) {
     const interaction = findIdpInteraction(page);
     if (!interaction) break;
     idpOrigin = new URL(interaction.url).origin;
+    idpBase = interaction.url.slice(0, interaction.url.indexOf('/interaction/') + 1) || idpOrigin;
     const fields =
       interaction.prompt === 'login'
         ? { ...interaction.form.fields, login: options.username, password: options.password ?? 'any-password' }
@@ -395,7 +398,8 @@ export async function completeIdpLogin(
   if (findIdpInteraction(page)) {
     throw new Error(`still on an IdP interaction page after ${MAX_INTERACTIONS} submissions: ${describePage(page)}`);
   }
-  if (page.stoppedAt === undefined && idpOrigin !== undefined && new URL(page.url).origin === idpOrigin) {
+  const isStillAtIdp = idpBase !== undefined ? page.url.startsWith(idpBase) : idpOrigin !== undefined && new URL(page.url).origin === idpOrigin;
+  if (page.stoppedAt === undefined && isStillAtIdp) {
     throw new Error(`login ended at the IdP: ${describePage(page)}`);
   }
   return {
