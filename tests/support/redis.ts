@@ -50,15 +50,16 @@ function registerExitHook(): void {
  * Starts `redis-server` on a free 127.0.0.1 port with persistence off and
  * resolves once it answers PING.
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: { extraArgs?: readonly string[] } = {}): Promise<RedisServer> {
   registerExitHook();
   let lastError: unknown;
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt += 1) {
     const port = await getFreePort();
     try {
       const dataDir = mkdtempSync(join(tmpdir(), 'bff-redis-'));
-      const child = await spawnRedis(port, dataDir);
-      return new RedisProcess(port, child, dataDir);
+      const extraArgs = options.extraArgs ?? [];
+      const child = await spawnRedis(port, dataDir, extraArgs);
+      return new RedisProcess(port, child, dataDir, extraArgs);
     } catch (err) {
       lastError = err;
       if (!(err instanceof RedisStartError) || !err.isPortInUse) throw err;
@@ -86,6 +87,7 @@ class RedisProcess implements RedisServer {
     port: number,
     child: ChildProcess,
     private readonly dataDir: string,
+    private readonly extraArgs: readonly string[],
   ) {
     this.port = port;
     this.url = `redis://127.0.0.1:${port}`;
@@ -100,7 +102,7 @@ class RedisProcess implements RedisServer {
 
   async restart(): Promise<void> {
     if (this.child) throw new Error(`redis on port ${this.port} is still running; stop() it first`);
-    this.child = await spawnRedis(this.port, this.dataDir);
+    this.child = await spawnRedis(this.port, this.dataDir, this.extraArgs);
   }
 
   /** Freezes the process (SIGSTOP): connections stay open but nothing answers, like a hung server. */
@@ -113,7 +115,7 @@ class RedisProcess implements RedisServer {
   }
 }
 
-function spawnRedis(port: number, dataDir: string): Promise<ChildProcess> {
+function spawnRedis(port: number, dataDir: string, extraArgs: readonly string[]): Promise<ChildProcess> {
   const args = [
     '--port', String(port),
     '--bind', '127.0.0.1',
@@ -124,6 +126,7 @@ function spawnRedis(port: number, dataDir: string): Promise<ChildProcess> {
     '--daemonize', 'no',
     '--logfile', '',
     '--loglevel', 'warning',
+    ...extraArgs,
   ];
   const child = existsSync(SETPRIV_BINARY)
     ? spawn(SETPRIV_BINARY, ['--pdeathsig', 'KILL', REDIS_SERVER_BINARY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -1,0 +1,212 @@
+import Redis, { Cluster } from 'ioredis';
+import { MemoryLoginTransactionStore, MemorySessionStore } from '../../src/session/memory-session-store';
+import { RedisLoginTransactionStore, RedisSessionStore, type RedisGuard } from '../../src/session/redis-session-store';
+import type { StoredSession } from '../../src/session/session-data';
+import type { LoginTransactionStore, SessionStore } from '../../src/session/session-store';
+import { MovableClock } from '../support/gateway';
+import { startRedis, type RedisServer } from '../support/redis';
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster';
+
+const IDLE_TTL_SECONDS = 2;
+
+interface StoreUnderTest {
+  readonly sessions: SessionStore;
+  readonly transactions: LoginTransactionStore;
+  /** Lets time pass as the implementation sees it: the clock for memory, real time for Redis TTLs. */
+  passTime(ms: number): Promise<void>;
+}
+
+interface Implementation {
+  readonly name: string;
+  setUp(): Promise<StoreUnderTest>;
+  tearDown(): Promise<void>;
+}
+
+function record(sub: string, absoluteExpiresAt: number): StoredSession {
+  return {
+    cookie: { originalMaxAge: null, httpOnly: true, path: '/' },
+    auth: {
+      user: { sub, groups: ['users'] },
+      tokens: 'v1.sealed',
+      createdAt: Date.now(),
+      absoluteExpiresAt,
+      binding: { userAgent: 'ua-hash' },
+      idpSessionId: undefined,
+    },
+  };
+}
+
+function write(store: SessionStore, id: string, value: StoredSession): Promise<void> {
+  return new Promise((resolve, reject) => store.expressStore.set(id, value as never, (error) => (error ? reject(error) : resolve())));
+}
+
+const sessionId = (suffix: string) => `contract-session-id-${suffix}`.padEnd(43, 'x').slice(0, 43);
+
+const memory: Implementation = (() => {
+  return {
+    name: 'MemorySessionStore',
+    async setUp() {
+      const clock = new MovableClock();
+      return {
+        sessions: new MemorySessionStore(IDLE_TTL_SECONDS, clock),
+        transactions: new MemoryLoginTransactionStore(clock),
+        passTime: async (ms) => clock.advance(ms),
+      };
+    },
+    async tearDown() {},
+  };
+})();
+
+const redis: Implementation = (() => {
+  let server: RedisServer;
+  let client: Redis;
+  const passThrough: RedisGuard = (_operation, command) => command();
+  return {
+    name: 'RedisSessionStore',
+    async setUp() {
+      server = await startRedis();
+      client = new Redis(server.url);
+      return {
+        sessions: new RedisSessionStore(client, passThrough, IDLE_TTL_SECONDS, { now: () => Date.now() }),
+        transactions: new RedisLoginTransactionStore(client, passThrough),
+        passTime: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      };
+    },
+    async tearDown() {
+      client.disconnect();
+      await server.stop();
+    },
+  };
+})();
+
+const redisCluster: Implementation = (() => {
+  let cluster: RedisCluster;
+  let client: Cluster;
+  const passThrough: RedisGuard = (_operation, command) => command();
+  return {
+    name: 'RedisSessionStore on a 3-master Redis Cluster',
+    async setUp() {
+      cluster = await startRedisCluster();
+      client = new Cluster(cluster.nodeList.split(',').map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })));
+      await new Promise<void>((resolve, reject) => {
+        client.once('ready', resolve);
+        client.once('error', reject);
+      });
+      return {
+        sessions: new RedisSessionStore(client, passThrough, IDLE_TTL_SECONDS, { now: () => Date.now() }),
+        transactions: new RedisLoginTransactionStore(client, passThrough),
+        passTime: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      };
+    },
+    async tearDown() {
+      client.disconnect();
+      await cluster.stop();
+    },
+  };
+})();
+
+describe.each([memory, redis, redisCluster])('$name honours the SessionStore contract', (implementation) => {
+  let subject: StoreUnderTest;
+  beforeAll(async () => {
+    subject = await implementation.setUp();
+  });
+  afterAll(() => implementation.tearDown());
+
+  it('returns undefined for a session that was never stored', async () => {
+    expect(await subject.sessions.get(sessionId('missing'))).toBeUndefined();
+  });
+
+  it('returns what express-session stored, as a copy', async () => {
+    const value = record('alice', Date.now() + 3_600_000);
+    await write(subject.sessions, sessionId('roundtrip'), value);
+    const read = await subject.sessions.get(sessionId('roundtrip'));
+    expect(read).toEqual(value);
+    expect(read).not.toBe(value);
+  });
+
+  it('forgets a session once it has been idle for the idle timeout', async () => {
+    await write(subject.sessions, sessionId('idle'), record('bob', Date.now() + 3_600_000));
+    await subject.passTime(3100);
+    expect(await subject.sessions.get(sessionId('idle'))).toBeUndefined();
+  });
+
+  it('keeps a session that is touched within the idle timeout', async () => {
+    const value = record('carol', Date.now() + 3_600_000);
+    await write(subject.sessions, sessionId('touched'), value);
+    await subject.passTime(1200);
+    await subject.sessions.touch(sessionId('touched'), value);
+    await subject.passTime(1200);
+    expect(await subject.sessions.get(sessionId('touched'))).toBeDefined();
+  });
+
+  it('does not store a session whose absolute lifetime is over', async () => {
+    await write(subject.sessions, sessionId('absolute'), record('dave', Date.now() - 1000));
+    expect(await subject.sessions.get(sessionId('absolute'))).toBeUndefined();
+  });
+
+  it('destroys a session', async () => {
+    await write(subject.sessions, sessionId('destroy'), record('erin', Date.now() + 3_600_000));
+    await subject.sessions.destroy(sessionId('destroy'));
+    expect(await subject.sessions.get(sessionId('destroy'))).toBeUndefined();
+  });
+
+  it('grants the refresh lock to one holder at a time, and again after release', async () => {
+    const first = await subject.sessions.tryLockForRefresh(sessionId('lock'), 5000);
+    expect(first).toBeDefined();
+    expect(await subject.sessions.tryLockForRefresh(sessionId('lock'), 5000)).toBeUndefined();
+    await first!.release();
+    const second = await subject.sessions.tryLockForRefresh(sessionId('lock'), 5000);
+    expect(second).toBeDefined();
+    await second!.release();
+  });
+
+  it('lets the lock lapse after its lease unless renewed', async () => {
+    const lease = await subject.sessions.tryLockForRefresh(sessionId('lapse'), 1000);
+    await subject.passTime(600);
+    expect(await lease!.renew()).toBe(true);
+    await subject.passTime(600);
+    expect(await subject.sessions.tryLockForRefresh(sessionId('lapse'), 1000)).toBeUndefined();
+    await subject.passTime(1000);
+    expect(await lease!.renew()).toBe(false);
+    const next = await subject.sessions.tryLockForRefresh(sessionId('lapse'), 1000);
+    expect(next).toBeDefined();
+    await next!.release();
+  });
+
+  it('commits a refreshed record only while the lease is held', async () => {
+    const id = sessionId('commit');
+    await write(subject.sessions, id, record('frank', Date.now() + 3_600_000));
+    const lease = await subject.sessions.tryLockForRefresh(id, 500);
+    const refreshed = record('frank', Date.now() + 3_600_000);
+    (refreshed.auth as { tokens: string }).tokens = 'v1.rotated';
+    expect(await lease!.commit(refreshed)).toBe(true);
+    expect((await subject.sessions.get(id))?.auth?.tokens).toBe('v1.rotated');
+
+    await subject.passTime(900);
+    const late = record('frank', Date.now() + 3_600_000);
+    (late.auth as { tokens: string }).tokens = 'v1.too-late';
+    expect(await lease!.commit(late)).toBe(false);
+    expect((await subject.sessions.get(id))?.auth?.tokens).toBe('v1.rotated');
+  });
+
+  it('hands out a login transaction exactly once', async () => {
+    const transaction = { codeVerifier: 'v', nonce: 'n', returnTo: '/x', browserBinding: 'b', createdAt: Date.now() };
+    await subject.transactions.save('state-once', transaction, 600);
+    expect(await subject.transactions.take('state-once')).toEqual(transaction);
+    expect(await subject.transactions.take('state-once')).toBeUndefined();
+  });
+
+  it('keeps concurrent login transactions apart', async () => {
+    const base = { codeVerifier: 'v', nonce: 'n', browserBinding: 'b', createdAt: Date.now() };
+    await subject.transactions.save('tab-1', { ...base, returnTo: '/one' }, 600);
+    await subject.transactions.save('tab-2', { ...base, returnTo: '/two' }, 600);
+    expect((await subject.transactions.take('tab-2'))?.returnTo).toBe('/two');
+    expect((await subject.transactions.take('tab-1'))?.returnTo).toBe('/one');
+  });
+
+  it('expires a login transaction', async () => {
+    await subject.transactions.save('state-expiring', { codeVerifier: 'v', nonce: 'n', returnTo: '/', browserBinding: 'b', createdAt: Date.now() }, 1);
+    await subject.passTime(2100);
+    expect(await subject.transactions.take('state-expiring')).toBeUndefined();
+  });
+});
