@@ -80,7 +80,13 @@ const optionalNonEmpty = z
 /** The raw variables, typed and individually validated; cross-checks happen in `loadConfig`. */
 export const envSchema = z.object({
   PORT: integer(1, 65535).default(8080),
-  PUBLIC_URL: httpUrl
+  PUBLIC_URL: z
+    .string()
+    .trim()
+    .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), {
+      error: 'must be an absolute http:// or https:// URL',
+      abort: true,
+    })
     .refine((value) => {
       const url = new URL(value);
       return url.pathname === '/' && url.search === '' && url.hash === '' && url.username === '';
@@ -98,6 +104,7 @@ export const envSchema = z.object({
     .transform((value) => value.split(/[\s,]+/).filter((scope) => scope.length > 0))
     .refine((scopes) => scopes.includes('openid'), { error: 'must include the openid scope' }),
   SESSION_SECRET: commaList
+    .refine((secrets) => secrets.length > 0, { error: 'must list at least one secret', abort: true })
     .refine((secrets) => secrets.every((secret) => secret.length >= 32), {
       error: 'every secret must be at least 32 characters',
     })

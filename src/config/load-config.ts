@@ -155,7 +155,7 @@ function trustedProxiesConfig(env: Env, problems: Problem[]): readonly string[] 
     const [address, bits, extra] = cidr.split('/');
     const family = isIP(address ?? '');
     const maxBits = family === 6 ? 128 : 32;
-    const prefix = bits === undefined ? maxBits : Number(bits);
+    const prefix = bits === undefined ? maxBits : /^\d{1,3}$/.test(bits) ? Number(bits) : Number.NaN;
     if (family === 0 || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > maxBits) {
       problems.push({ variable: 'TRUSTED_PROXIES', message: `"${cidr}" is not an IPv4 or IPv6 CIDR` });
     }
@@ -191,8 +191,9 @@ function crossCheck(env: Env, routes: readonly RouteConfig[], problems: Problem[
   }
 }
 
+/** Children too, even of a parent that was frozen already (the shared default routes). */
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+  if (value && typeof value === 'object') {
     Object.freeze(value);
     for (const child of Object.values(value)) deepFreeze(child);
   }

@@ -43,7 +43,7 @@ const routesFileSchema = z
   .superRefine((file, ctx) => {
     const seen = new Set<string>();
     file.routes.forEach((route, index) => {
-      const key = `${route.host ?? '*'} ${normalisePrefix(route.pathPrefix)}`;
+      const key = `${route.host?.toLowerCase() ?? '*'} ${normalisePrefix(route.pathPrefix)}`;
       if (seen.has(key)) {
         ctx.addIssue({ code: 'custom', path: ['routes', index], message: `duplicates host+pathPrefix ${key}` });
       }
@@ -53,7 +53,7 @@ const routesFileSchema = z
 
 /** Every path needs a session: the behaviour without a ROUTES_FILE. */
 export const DEFAULT_ROUTES: readonly RouteConfig[] = Object.freeze([
-  { name: 'default', host: undefined, pathPrefix: '', auth: 'session', audience: undefined, authz: 'none' },
+  Object.freeze({ name: 'default', host: undefined, pathPrefix: '', auth: 'session', audience: undefined, authz: 'none' } as const),
 ]);
 
 function normalisePrefix(prefix: string): string {

@@ -32,7 +32,7 @@ export function identityHeaders(user: SessionUser | undefined, accessToken: stri
   return headers;
 }
 
-const UNSAFE_IN_HEADER = /[^\x20-\x7e]/g;
+const UNSAFE_IN_HEADER = /[^\x20-\x7e]/gu;
 
 /** Claims are IdP data: anything outside printable ASCII is percent-encoded, never passed raw into a header. */
 function headerSafe(value: string | undefined): string {

@@ -1,4 +1,5 @@
 const MAX_LENGTH = 2048;
+const MAX_DECODING_DEPTH = 4;
 const CONTROL_OR_BACKSLASH = /[\u0000-\u001f\u007f\\]/;
 
 /**
@@ -12,7 +13,7 @@ const CONTROL_OR_BACKSLASH = /[\u0000-\u001f\u007f\\]/;
 export function safeReturnTo(candidate: unknown, publicOrigin: string): string {
   if (typeof candidate !== 'string' || candidate.length === 0 || candidate.length > MAX_LENGTH) return '/';
   let layer = candidate;
-  for (let depth = 0; depth < 4; depth++) {
+  for (let depth = 0; ; depth++) {
     if (!layer.startsWith('/') || layer.startsWith('//') || CONTROL_OR_BACKSLASH.test(layer)) return '/';
     let decoded: string;
     try {
@@ -21,6 +22,8 @@ export function safeReturnTo(candidate: unknown, publicOrigin: string): string {
       return '/';
     }
     if (decoded === layer) break;
+    // Still changing after this many decodings: nobody legitimate encodes a return path like that.
+    if (depth === MAX_DECODING_DEPTH) return '/';
     layer = decoded;
   }
   let resolved: URL;

@@ -1,0 +1,20 @@
+// The floor: node:http, the cookie's HMAC checked, the session GET from Redis. Nothing else.
+import { createServer } from 'node:http';
+import { unsign } from 'cookie-signature';
+import { Redis } from 'ioredis';
+
+const { PORT, REDIS_URL, SESSION_SECRET, COOKIE_NAME } = process.env;
+const redis = new Redis(REDIS_URL);
+const prefix = `${COOKIE_NAME}=`;
+
+createServer(async (req, res) => {
+  const cookie = req.headers.cookie ?? '';
+  const start = cookie.indexOf(prefix);
+  const raw = start === -1 ? '' : decodeURIComponent(cookie.slice(start + prefix.length).split(';')[0]);
+  const id = raw.startsWith('s:') ? unsign(raw.slice(2), SESSION_SECRET) : false;
+  if (!id) return res.writeHead(401).end();
+  const json = await redis.get(`bff:sess:${id}`);
+  if (!json) return res.writeHead(401).end();
+  const session = JSON.parse(json);
+  res.writeHead(200, { 'X-Auth-Request-User': session.auth.user.sub }).end();
+}).listen(Number(PORT), '127.0.0.1', () => process.send?.('ready'));

@@ -1,0 +1,12 @@
+// The real gateway, built from dist/ exactly as main.ts composes it.
+import pino from 'pino';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { loadConfig } = require('../../dist/config/load-config.js');
+const { composeGateway } = require('../../dist/composition-root.js');
+const { buildApp } = require('../../dist/app.js');
+
+const config = loadConfig(process.env);
+const gateway = composeGateway(config, pino({ level: 'silent' }));
+buildApp(gateway.dependencies).listen(config.server.port, '127.0.0.1', () => process.send?.('ready'));
