@@ -1,4 +1,6 @@
-// The floor: node:http, the cookie's HMAC checked, the session GET from Redis. Nothing else.
+// The floor: node:http, the cookie's HMAC checked, the session GET from Redis,
+// and an answer with the same set of headers a ForwardAuth 200 must carry
+// (the token header filled with the stored ciphertext: same size, no decryption).
 import { createServer } from 'node:http';
 import { unsign } from 'cookie-signature';
 import { Redis } from 'ioredis';
@@ -15,6 +17,18 @@ createServer(async (req, res) => {
   if (!id) return res.writeHead(401).end();
   const json = await redis.get(`bff:sess:${id}`);
   if (!json) return res.writeHead(401).end();
-  const session = JSON.parse(json);
-  res.writeHead(200, { 'X-Auth-Request-User': session.auth.user.sub }).end();
+  const { user, tokens } = JSON.parse(json).auth;
+  res
+    .writeHead(200, [
+      'Authorization', `Bearer ${tokens}`,
+      'X-Auth-Request-User', user.sub,
+      'X-Auth-Request-Email', user.email,
+      'X-Auth-Request-Preferred-Username', user.preferredUsername,
+      'X-Auth-Request_User', '', 'X-Auth-Request.User', '',
+      'X-Auth-Request_Email', '', 'X-Auth-Request.Email', '',
+      'X-Auth-Request_Preferred_Username', '', 'X-Auth-Request.Preferred.Username', '',
+      'X-Request-ID', req.headers['x-request-id'] ?? 'none',
+      'Cache-Control', 'no-store',
+    ])
+    .end();
 }).listen(Number(PORT), '127.0.0.1', () => process.send?.('ready'));

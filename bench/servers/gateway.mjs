@@ -10,3 +10,4 @@ const { buildApp } = require('../../dist/app.js');
 const config = loadConfig(process.env);
 const gateway = composeGateway(config, pino({ level: 'silent' }));
 buildApp(gateway.dependencies).listen(config.server.port, '127.0.0.1', () => process.send?.('ready'));
+process.on('message', (message) => message === 'exit' && process.exit(0));

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { uuidV7 } from '../http/request-id';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';
 import { hashSessionId, securityEventSchema, type EventPublisher, type SecurityEventInput, type SecurityEvent } from './security-events';
@@ -7,7 +7,7 @@ import { hashSessionId, securityEventSchema, type EventPublisher, type SecurityE
 export function toSecurityEvent(input: SecurityEventInput, now: Date): SecurityEvent {
   const { sessionId, ...rest } = input;
   return securityEventSchema.parse({
-    id: uuidv7(),
+    id: uuidV7(now.getTime()),
     occurredAt: now.toISOString(),
     service: 'bff-service',
     ...(sessionId ? { sessionHash: hashSessionId(sessionId) } : {}),

@@ -12,24 +12,38 @@ const IDENTITY_HEADERS = [
  * every 2xx so the proxy's authResponseHeaders overwrites whatever a client
  * smuggled in under them.
  */
-export const SPOOFABLE_VARIANTS: readonly string[] = IDENTITY_HEADERS.flatMap((name) => [
-  name.replaceAll('-', '_'),
-  name.replaceAll('-', '.'),
-]);
+export const SPOOFABLE_VARIANTS: readonly string[] = IDENTITY_HEADERS.flatMap((name) => {
+  const suffix = name.slice('X-Auth-Request-'.length);
+  return [
+    name.replaceAll('-', '_'),
+    name.replaceAll('-', '.'),
+    `X-Auth-Request_${suffix.replaceAll('-', '_')}`,
+    `X-Auth-Request.${suffix.replaceAll('-', '.')}`,
+  ];
+});
 
 /** Every header the proxy must copy from a 2xx (Traefik `authResponseHeaders`). */
 export const AUTH_RESPONSE_HEADERS: readonly string[] = ['Authorization', ...IDENTITY_HEADERS, ...SPOOFABLE_VARIANTS, 'X-Request-ID'];
 
-/** The identity headers of an allowed request; all present, empty when there is no value. */
-export function identityHeaders(user: SessionUser | undefined, accessToken: string | undefined): Array<[string, string]> {
-  const headers: Array<[string, string]> = [
-    ['Authorization', accessToken ? `Bearer ${accessToken}` : ''],
-    ['X-Auth-Request-User', headerSafe(user?.sub)],
-    ['X-Auth-Request-Email', headerSafe(user?.email)],
-    ['X-Auth-Request-Preferred-Username', headerSafe(user?.preferredUsername)],
+const EMPTY_VARIANTS: readonly string[] = SPOOFABLE_VARIANTS.flatMap((variant) => [variant, '']);
+
+/**
+ * The identity headers of an allowed request, all present, empty when there
+ * is no value; as the flat [name, value, name, value, ...] list that
+ * `writeHead` takes without building a header object.
+ */
+export function identityHeaders(user: SessionUser | undefined, accessToken: string | undefined): string[] {
+  return [
+    'Authorization',
+    accessToken ? `Bearer ${accessToken}` : '',
+    'X-Auth-Request-User',
+    headerSafe(user?.sub),
+    'X-Auth-Request-Email',
+    headerSafe(user?.email),
+    'X-Auth-Request-Preferred-Username',
+    headerSafe(user?.preferredUsername),
+    ...EMPTY_VARIANTS,
   ];
-  for (const variant of SPOOFABLE_VARIANTS) headers.push([variant, '']);
-  return headers;
 }
 
 const UNSAFE_IN_HEADER = /[^\x20-\x7e]/gu;

@@ -13,7 +13,12 @@ export function createRequestContext(logger: Logger, metrics: GatewayMetrics) {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
     res.locals.requestId = requestId;
-    res.locals.logger = logger.child({ request_id: requestId });
+    // Built on first use: most requests (every /verify that succeeds) never log.
+    let requestLogger: Logger | undefined;
+    Object.defineProperty(res.locals, 'logger', {
+      get: () => (requestLogger ??= logger.child({ request_id: requestId })),
+      enumerable: true,
+    });
     res.setHeader('X-Request-ID', requestId);
     res.once('finish', () => {
       const labels = { method: req.method, endpoint: routeTemplate(req), status: String(res.statusCode) };

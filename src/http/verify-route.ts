@@ -19,8 +19,8 @@ import type { TouchThrottle } from '../session/touch-throttle';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';
 import type { TrustedProxies } from './client-address';
-import { requestIdFrom } from './request-id';
 import type { SessionRateLimiter } from '../forwardauth/session-rate-limiter';
+import { requestIdFrom } from './request-id';
 
 export interface VerifyDependencies {
   readonly publicOrigin: string;
@@ -60,14 +60,20 @@ export function createVerifyHandler(deps: VerifyDependencies) {
   return async function verify(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
+    res.setHeader('X-Request-ID', requestId);
     let outcome: Outcome;
     try {
       outcome = await decide(deps, req, requestId);
     } catch (error) {
       outcome = outcomeOfError(deps, error, requestId);
     }
-    const status = respond(deps, res, outcome, requestId);
-    deps.metrics.verifyDuration.observe({ status: String(status) }, (performance.now() - started) / 1000);
+    const status = respond(deps, res, outcome);
+    const seconds = (performance.now() - started) / 1000;
+    const label = statusLabel(status);
+    deps.metrics.verifyDuration.observe({ status: label }, seconds);
+    const httpLabels = { method: req.method ?? 'GET', endpoint: '/verify', status: label };
+    deps.metrics.httpRequests.inc(httpLabels);
+    deps.metrics.httpDuration.observe(httpLabels, seconds);
   };
 }
 
@@ -181,18 +187,22 @@ function outcomeOfError(deps: VerifyDependencies, error: unknown, requestId: str
   return { kind: 'unavailable', dependency: 'gateway', retryAfterSeconds: 1 };
 }
 
-function respond(deps: VerifyDependencies, res: ServerResponse, outcome: Outcome, requestId: string): number {
-  res.setHeader('X-Request-ID', requestId);
-  res.setHeader('Cache-Control', 'no-store');
+const STATUS_LABELS = new Map([200, 302, 400, 401, 403, 429, 500, 503].map((status) => [status, String(status)]));
+
+function statusLabel(status: number): string {
+  return STATUS_LABELS.get(status) ?? String(status);
+}
+
+function respond(deps: VerifyDependencies, res: ServerResponse, outcome: Outcome): number {
   switch (outcome.kind) {
     case 'allow':
-      for (const [name, value] of identityHeaders(outcome.user, outcome.accessToken)) res.setHeader(name, value);
-      res.statusCode = 200;
-      res.end();
+      // One flat array: far cheaper than a dozen setHeader calls on the hottest answer.
+      res.writeHead(200, [...identityHeaders(outcome.user, outcome.accessToken), 'Cache-Control', 'no-store']).end();
       return 200;
     case 'login':
       if (outcome.request.isNavigation) {
         res.statusCode = 302;
+        res.setHeader('Cache-Control', 'no-store');
         res.setHeader('Location', `${deps.publicOrigin}/auth/login?returnTo=${encodeURIComponent(outcome.request.uri)}`);
         res.end();
         return 302;
@@ -211,6 +221,7 @@ function respond(deps: VerifyDependencies, res: ServerResponse, outcome: Outcome
 
 function json(res: ServerResponse, status: number, body: object): number {
   res.statusCode = status;
+  res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Type', JSON_TYPE);
   res.end(JSON.stringify(body));
   return status;

@@ -1,14 +1,18 @@
 import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { SessionBinding } from '../config/config';
+import { BoundedCache } from '../support/bounded-cache';
 import type { AuthenticatedSession } from './session-data';
 
 export type BindingViolation = 'user_agent' | 'ip';
 
 type Binding = AuthenticatedSession['binding'];
 
+/** The same few user agents and networks come back on every request: hash each once. */
+const digests = new BoundedCache<string, string>(10_000);
+
 function digest(value: string): string {
-  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+  return digests.get(value) ?? digests.set(value, createHash('sha256').update(value).digest('base64url').slice(0, 22));
 }
 
 /**

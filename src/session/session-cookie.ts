@@ -1,4 +1,5 @@
 import { sign, unsign } from 'cookie-signature';
+import { BoundedCache } from '../support/bounded-cache';
 import { isWellFormedSessionId } from './session-data';
 
 /** Longer values are garbage or an attack; express-session's own cookies are ~80 bytes. */
@@ -10,6 +11,9 @@ const MAX_COOKIE_VALUE_LENGTH = 512;
  * path and must not build a session object per request.
  */
 export class SessionCookie {
+  /** Cookie values whose signature was checked, with their session id: one HMAC per cookie, not per request. */
+  private readonly verified = new BoundedCache<string, string>(50_000);
+
   constructor(
     readonly name: string,
     private readonly secrets: readonly string[],
@@ -19,6 +23,10 @@ export class SessionCookie {
   sessionIdFrom(cookieHeader: string | undefined): string | undefined {
     const raw = findCookie(cookieHeader, this.name);
     if (raw === undefined || raw.length > MAX_COOKIE_VALUE_LENGTH) return undefined;
+    return this.verified.get(raw) ?? this.verify(raw);
+  }
+
+  private verify(raw: string): string | undefined {
     let value: string;
     try {
       value = raw.includes('%') ? decodeURIComponent(raw) : raw;
@@ -29,7 +37,7 @@ export class SessionCookie {
     const signed = value.slice(2);
     for (const secret of this.secrets) {
       const sessionId = unsign(signed, secret);
-      if (sessionId !== false) return isWellFormedSessionId(sessionId) ? sessionId : undefined;
+      if (sessionId !== false) return isWellFormedSessionId(sessionId) ? this.verified.set(raw, sessionId) : undefined;
     }
     return undefined;
   }

@@ -1,9 +1,12 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { BoundedCache } from '../support/bounded-cache';
 import type { TokenSet } from './session-data';
 
 const VERSION = 'v1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+/** The base64url characters at the end of a sealed value that hold the GCM tag. */
+const TAG_KEY_CHARS = 22;
 
 interface Key {
   readonly id: string;
@@ -18,6 +21,12 @@ interface Key {
  */
 export class TokenCipher {
   private readonly keys: readonly Key[];
+  /**
+   * Opened token sets by ciphertext. A ciphertext names its plaintext exactly
+   * (GCM authenticates it), so this never serves stale tokens: a refresh
+   * produces a new ciphertext. It keeps AES off the /verify hot path.
+   */
+  private readonly opened = new BoundedCache<string, TokenSet>(10_000);
 
   constructor(secrets: readonly string[]) {
     if (secrets.length === 0) throw new Error('TokenCipher needs at least one secret');
@@ -37,6 +46,10 @@ export class TokenCipher {
 
   /** Undefined when the value was not sealed by any current key or was tampered with. */
   open(sealed: string): TokenSet | undefined {
+    return this.opened.get(cacheKey(sealed)) ?? this.decrypt(sealed);
+  }
+
+  private decrypt(sealed: string): TokenSet | undefined {
     const [version, keyId, ivText, bodyText] = sealed.split('.');
     if (version !== VERSION || !ivText || !bodyText) return undefined;
     const key = this.keys.find((candidate) => candidate.id === keyId);
@@ -46,9 +59,17 @@ export class TokenCipher {
       const decipher = createDecipheriv('aes-256-gcm', key.material, Buffer.from(ivText, 'base64url'));
       decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
       const plain = Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]);
-      return JSON.parse(plain.toString('utf8')) as TokenSet;
+      return this.opened.set(cacheKey(sealed), Object.freeze(JSON.parse(plain.toString('utf8')) as TokenSet));
     } catch {
       return undefined;
     }
   }
+}
+
+/**
+ * The random IV and the GCM tag identify a ciphertext; hashing the whole
+ * kilobyte-long string on every lookup would cost more than it saves.
+ */
+function cacheKey(sealed: string): string {
+  return `${sealed.slice(0, sealed.lastIndexOf('.'))}.${sealed.slice(-TAG_KEY_CHARS)}`;
 }

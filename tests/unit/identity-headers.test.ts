@@ -1,5 +1,5 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import { AUTH_RESPONSE_HEADERS, SPOOFABLE_VARIANTS, identityHeaders } from '../../src/forwardauth/identity-headers';
+import { AUTH_RESPONSE_HEADERS, SPOOFABLE_VARIANTS, identityHeaders as flatIdentityHeaders } from '../../src/forwardauth/identity-headers';
 import type { SessionUser } from '../../src/session/session-data';
 
 const USER: SessionUser = {
@@ -9,6 +9,14 @@ const USER: SessionUser = {
   preferredUsername: 'ada',
   groups: ['admins'],
 };
+
+/** The flat [name, value, ...] list as pairs. */
+function identityHeaders(...args: Parameters<typeof flatIdentityHeaders>): Array<[string, string]> {
+  const flat = flatIdentityHeaders(...args);
+  const pairs: Array<[string, string]> = [];
+  for (let index = 0; index < flat.length; index += 2) pairs.push([flat[index]!, flat[index + 1]!]);
+  return pairs;
+}
 
 function asObject(headers: Array<[string, string]>): Record<string, string> {
   return Object.fromEntries(headers);
@@ -58,8 +66,9 @@ describe('identityHeaders', () => {
     expect(headers[variant]).toBe('');
   });
 
-  it('lists the six "_" and "." variants as spoofable', () => {
-    expect(SPOOFABLE_VARIANTS).toHaveLength(6);
+  it('lists both the all-dashes and the suffix-only "_" and "." spellings as spoofable', () => {
+    expect(SPOOFABLE_VARIANTS).toHaveLength(12);
+    expect(SPOOFABLE_VARIANTS).toEqual(expect.arrayContaining(['X_Auth_Request_User', 'X-Auth-Request_User', 'X-Auth-Request.Preferred.Username']));
   });
 
   it('lists the spoofable variants among the authResponseHeaders', () => {
