@@ -66,7 +66,9 @@ export async function startTestEnvironment(options: TestEnvironmentOptions = {})
 export async function logIn(gateway: RunningGateway, username: string, returnTo = '/'): Promise<Browser> {
   const browser = new Browser();
   const result = await loginWithIdp(browser, `${gateway.url}/auth/login?returnTo=${encodeURIComponent(returnTo)}`, { username });
-  if (!result.finalUrl.startsWith(gateway.url)) throw new Error(`login ended at ${result.finalUrl}`);
+  if (!result.finalUrl.startsWith(gateway.url) || !browser.cookie(gateway.config.session.cookieName, gateway.url)) {
+    throw new Error(`login ended at ${result.finalUrl} with ${result.response.status}: ${result.body.slice(0, 300)}`);
+  }
   return browser;
 }
 

@@ -62,8 +62,10 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     new Promise((_, reject) => setTimeout(() => reject(new Error('IdP discovery did not finish in 10 s')), 10_000).unref()),
   ]);
   const address = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${address.port}`;
+  await waitUntilReady(url);
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url,
     port: address.port,
     config,
     gateway,
@@ -75,6 +77,17 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
       await gateway.close();
     },
   };
+}
+
+/** As an orchestrator would: traffic only once /ready says the store and the IdP answer (a cluster client needs a moment). */
+async function waitUntilReady(url: string): Promise<void> {
+  let last = 0;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    last = (await fetch(`${url}/ready`).catch(() => undefined))?.status ?? 0;
+    if (last === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url}/ready did not answer 200 within 10 s (last answer: ${last})`);
 }
 
 /** Sample value of a metric line, e.g. metricValue(text, 'bff_sessions_created_total'). */
