@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { GatewayDependencies } from './app';
-import { authenticatedIsAllowed } from './authz/authorizer';
+import { createAuthorizer } from './authz/create-authorizer';
 import type { Config, RedisConfig } from './config/config';
-import { LogEventPublisher } from './events/log-event-publisher';
+import { createEventPublisher } from './events/create-event-publisher';
 import type { DependencyCheck } from './http/operations-routes';
 import { createDevelopmentIdp } from './oidc/development-idp';
 import { OpenIdIdentityProvider, isProtocolRefusal } from './oidc/openid-identity-provider';
@@ -65,8 +65,11 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
   });
   closers.push(() => identityProvider.stop());
 
-  const events = new LogEventPublisher(logger, metrics);
-  closers.push(() => events.close());
+  const eventWiring = createEventPublisher(config, { metrics, logger, breakerOptions });
+  const events = eventWiring.events;
+  closers.push(() => eventWiring.close());
+  const authorizerWiring = createAuthorizer(config, { metrics, logger, clock, breakerOptions });
+  closers.push(() => authorizerWiring.close());
 
   const readinessChecks: DependencyCheck[] = [
     storage.check,
@@ -80,12 +83,8 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
           : { status: 'down', detail: status.lastError ?? 'discovery pending' };
       },
     },
-    { name: 'pdp', decidesReadiness: false, check: async () => ({ status: 'not_configured' }) },
-    {
-      name: 'kafka',
-      decidesReadiness: false,
-      check: async () => ({ status: 'not_configured', detail: 'security events go to the log' }),
-    },
+    authorizerWiring.check,
+    eventWiring.check,
   ];
 
   return {
@@ -95,7 +94,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
       sessions: storage.sessions,
       transactions: storage.transactions,
       identityProvider,
-      authorizer: authenticatedIsAllowed,
+      authorizer: authorizerWiring.authorizer,
       events,
       readinessChecks,
       metrics,
