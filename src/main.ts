@@ -22,7 +22,9 @@ function readConfigOrExit(): Config {
 
 async function main(): Promise<void> {
   const config = readConfigOrExit();
-  // Loaded after the configuration so that a later OpenTelemetry start-up can precede them.
+  // Instrumentation patches modules as they load: the SDK starts before anything requires express, ioredis, undici or kafkajs.
+  const { startTelemetry } = require('./telemetry/tracing') as typeof import('./telemetry/tracing');
+  const telemetry = startTelemetry(config.telemetry, config.server.environment);
   const { createLogger } = require('./telemetry/logger') as typeof import('./telemetry/logger');
   const { composeGateway } = require('./composition-root') as typeof import('./composition-root');
   const { buildApp } = require('./app') as typeof import('./app');
@@ -30,7 +32,7 @@ async function main(): Promise<void> {
   const logger = createLogger({
     level: config.logging.level,
     format: config.logging.format,
-    service: 'bff-service',
+    service: config.telemetry.serviceName,
     version: config.telemetry.serviceVersion,
   });
   let isShuttingDown = false;
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
     server.close(async () => {
       clearTimeout(deadline);
       await gateway.close().catch((error: unknown) => logger.error({ err: (error as Error).message }, 'error while closing clients'));
+      await telemetry?.shutdown().catch(() => undefined);
       logger.info('stopped');
       logger.flush?.();
       process.exit(0);

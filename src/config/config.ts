@@ -52,7 +52,17 @@ export interface Config {
   readonly routes: readonly RouteConfig[];
   readonly pdp: { readonly url: string | undefined; readonly timeoutMs: number; readonly cacheTtlSeconds: number };
   readonly kafka: { readonly brokers: readonly string[] | undefined; readonly topic: string };
-  readonly telemetry: { readonly enabled: boolean; readonly otlpEndpoint: string | undefined; readonly serviceVersion: string };
+  readonly telemetry: {
+    readonly enabled: boolean;
+    readonly otlpEndpoint: string | undefined;
+    readonly exportsViaStandardVariables: boolean;
+    readonly serviceName: string;
+    readonly serviceVersion: string;
+    /** OTEL_TRACES_SAMPLER when set (the SDK then configures itself); otherwise parent-based ratio sampling. */
+    readonly sampler: string | undefined;
+    readonly samplerRatio: number;
+    readonly metricExportIntervalMs: number;
+  };
   readonly logging: { readonly level: string; readonly format: 'json' | 'pretty' };
   readonly rateLimit: { readonly verifyRequestsPerSecond: number };
   readonly breakers: {

@@ -76,7 +76,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
     telemetry: {
       enabled: env.TELEMETRY_ENABLED,
       otlpEndpoint: env.OTLP_ENDPOINT,
+      // The SDK's exporters read the standard OTEL_* endpoints themselves.
+      exportsViaStandardVariables: Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
+      serviceName: env.OTEL_SERVICE_NAME ?? 'bff-service',
       serviceVersion: env.BFF_VERSION ?? packageVersion(),
+      sampler: env.OTEL_TRACES_SAMPLER,
+      samplerRatio: env.OTEL_TRACES_SAMPLER_ARG === undefined ? 1 : Number(env.OTEL_TRACES_SAMPLER_ARG),
+      metricExportIntervalMs: env.OTEL_METRIC_EXPORT_INTERVAL,
     },
     logging: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
     rateLimit: { verifyRequestsPerSecond: env.RATE_LIMIT_VERIFY_RPS },
@@ -182,6 +188,12 @@ function crossCheck(env: Env, routes: readonly RouteConfig[], problems: Problem[
   }
   if (env.SESSION_ABSOLUTE_TTL_SECONDS < env.SESSION_IDLE_TTL_SECONDS) {
     problems.push({ variable: 'SESSION_ABSOLUTE_TTL_SECONDS', message: `must be at least SESSION_IDLE_TTL_SECONDS (${env.SESSION_IDLE_TTL_SECONDS})` });
+  }
+  if (env.OTEL_TRACES_SAMPLER_ARG !== undefined) {
+    const ratio = Number(env.OTEL_TRACES_SAMPLER_ARG);
+    if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
+      problems.push({ variable: 'OTEL_TRACES_SAMPLER_ARG', message: 'must be a ratio between 0 and 1' });
+    }
   }
   if (!env.PDP_URL) {
     const needing = routes.filter((route) => route.authz === 'pdp').map((route) => route.name);

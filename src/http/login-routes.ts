@@ -149,7 +149,7 @@ export function createUserHandler(deps: AuthRouteDependencies) {
       const sessionId = req.session.id;
       await sessionOps.destroy(req);
       if (violation) {
-        deps.metrics.sessionBindingFailures.inc({ reason: violation });
+        deps.metrics.sessionBindingFailed(violation);
         deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation });
       }
       deps.metrics.sessionsDestroyed.inc({ reason: violation ? 'binding_failure' : 'absolute_timeout' });

@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';
 import { requestIdFrom } from './request-id';
+import { activeTraceId } from '../telemetry/trace-context';
 
 /**
  * Request id (kept from a well-formed X-Request-ID, otherwise a new UUID v7),
@@ -20,10 +21,13 @@ export function createRequestContext(logger: Logger, metrics: GatewayMetrics) {
       enumerable: true,
     });
     res.setHeader('X-Request-ID', requestId);
+    const traceId = activeTraceId();
+    if (traceId) res.setHeader('X-Trace-ID', traceId);
     res.once('finish', () => {
       const labels = { method: req.method, endpoint: routeTemplate(req), status: String(res.statusCode) };
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, (performance.now() - started) / 1000);
+      if (labels.endpoint.startsWith('/auth/')) metrics.otel.authRequests.add(1, labels);
     });
     next();
   };

@@ -21,6 +21,7 @@ import type { Logger } from '../telemetry/logger';
 import type { TrustedProxies } from './client-address';
 import type { SessionRateLimiter } from '../forwardauth/session-rate-limiter';
 import { requestIdFrom } from './request-id';
+import { activeTraceId } from '../telemetry/trace-context';
 
 export interface VerifyDependencies {
   readonly publicOrigin: string;
@@ -61,6 +62,8 @@ export function createVerifyHandler(deps: VerifyDependencies) {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers['x-request-id']);
     res.setHeader('X-Request-ID', requestId);
+    const traceId = activeTraceId();
+    if (traceId) res.setHeader('X-Trace-ID', traceId);
     let outcome: Outcome;
     try {
       outcome = await decide(deps, req, requestId);
@@ -71,6 +74,7 @@ export function createVerifyHandler(deps: VerifyDependencies) {
     const seconds = (performance.now() - started) / 1000;
     const label = statusLabel(status);
     deps.metrics.verifyDuration.observe({ status: label }, seconds);
+    deps.metrics.otel.forwardAuthDuration.record(seconds * 1000, { status: label });
     const httpLabels = { method: req.method ?? 'GET', endpoint: '/verify', status: label };
     deps.metrics.httpRequests.inc(httpLabels);
     deps.metrics.httpDuration.observe(httpLabels, seconds);
@@ -104,6 +108,7 @@ async function decide(deps: VerifyDependencies, req: IncomingMessage, requestId:
   const sessionId = deps.cookie.sessionIdFrom(req.headers.cookie);
   if (!sessionId) return { kind: 'login', request };
 
+  const validationStarted = performance.now();
   const record = await deps.store.get(sessionId);
   const auth = record?.auth;
   if (!record || !auth) return { kind: 'login', request };
@@ -114,7 +119,7 @@ async function decide(deps: VerifyDependencies, req: IncomingMessage, requestId:
   }
   const violation = findBindingViolation(deps.binding, auth.binding, header(req, 'user-agent'), clientAddress);
   if (violation) {
-    deps.metrics.sessionBindingFailures.inc({ reason: violation });
+    deps.metrics.sessionBindingFailed(violation);
     deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation, requestId, clientAddress });
     await endSession(deps, sessionId, 'binding_failure', auth.user.sub);
     return { kind: 'refuse', status: 401, error: 'session_binding' };
@@ -132,6 +137,7 @@ async function decide(deps: VerifyDependencies, req: IncomingMessage, requestId:
     await endSession(deps, sessionId, 'undecryptable', auth.user.sub);
     return { kind: 'login', request };
   }
+  deps.metrics.otel.sessionValidationDuration.record(performance.now() - validationStarted);
   const fresh = await deps.refresher.ensureFresh(sessionId, record, tokens, route.name);
   if (fresh.kind === 'ended') return { kind: 'login', request };
   if (fresh.kind === 'unavailable') return { kind: 'unavailable', dependency: 'idp', retryAfterSeconds: 5 };

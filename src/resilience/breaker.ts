@@ -1,3 +1,4 @@
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import CircuitBreaker from 'opossum';
 import { DependencyUnavailable } from '../errors/app-error';
 import type { GatewayMetrics } from '../telemetry/metrics';
@@ -30,6 +31,8 @@ const RETRY_AFTER_SECONDS = 5;
 
 export function createBreaker(dependency: DependencyName, options: BreakerOptions, metrics: GatewayMetrics): Breaker {
   const isCallerError = options.isCallerError ?? (() => false);
+  const tracer = trace.getTracer('bff-gateway');
+  const spanName = `breaker ${dependency}`;
   const breaker = new CircuitBreaker((operation: () => Promise<unknown>) => operation(), {
     name: dependency,
     timeout: options.timeoutMs,
@@ -50,13 +53,24 @@ export function createBreaker(dependency: DependencyName, options: BreakerOption
     get isOpen() {
       return breaker.opened;
     },
-    async run<T>(operation: () => Promise<T>): Promise<T> {
-      try {
-        return (await breaker.fire(operation)) as T;
-      } catch (error) {
-        if (isCallerError(error)) throw error;
-        throw new DependencyUnavailable(dependency, error, RETRY_AFTER_SECONDS);
-      }
+    run<T>(operation: () => Promise<T>): Promise<T> {
+      // A span per call, so a trace reads server -> breaker -> Redis / IdP / PDP / Kafka with the state it was in.
+      return tracer.startActiveSpan(spanName, { attributes: { 'breaker.dependency': dependency, 'breaker.state': stateOf(breaker) } }, async (span) => {
+        try {
+          return (await breaker.fire(operation)) as T;
+        } catch (error) {
+          if (isCallerError(error)) throw error;
+          span.setStatus({ code: SpanStatusCode.ERROR, message: breaker.opened ? 'breaker open' : (error as Error).message });
+          throw new DependencyUnavailable(dependency, error, RETRY_AFTER_SECONDS);
+        } finally {
+          span.end();
+        }
+      });
     },
   };
+}
+
+function stateOf(breaker: CircuitBreaker): string {
+  if (breaker.opened) return 'open';
+  return breaker.halfOpen ? 'half_open' : 'closed';
 }

@@ -129,7 +129,9 @@ export class SessionRefresher {
       }
       metrics.tokenRefresh.inc({ service, status: 'success' });
       metrics.tokenRefreshSuccess.inc({ user_id: metrics.userLabel(current.auth.user.sub) });
-      this.options.logger.debug({ durationMs: performance.now() - started, at: clock.now() }, 'access token refreshed');
+      const durationMs = performance.now() - started;
+      metrics.otel.tokenRefreshDuration.record(durationMs, { outcome: 'success' });
+      this.options.logger.debug({ durationMs, at: clock.now() }, 'access token refreshed');
       return { kind: 'fresh', record: updated, tokens: next };
     } catch (error) {
       metrics.tokenRefresh.inc({ service, status: 'failure' });

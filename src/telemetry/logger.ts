@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { traceFields } from './trace-context';
 
 export type { Logger };
 
@@ -27,6 +28,7 @@ export function createLogger(options: { level: string; format: 'json' | 'pretty'
     timestamp: pino.stdTimeFunctions.isoTime,
     messageKey: 'message',
     formatters: { level: (label) => ({ level: label }) },
+    mixin: traceFields,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     ...(options.format === 'pretty'
       ? { transport: { target: 'pino-pretty', options: { messageKey: 'message', colorize: true } } }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { OtelInstruments } from './otel-metrics';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -62,6 +63,8 @@ export class GatewayMetrics {
   readonly backgroundTasks = this.counter('bff_background_tasks_total', 'Background task runs', ['task_type', 'status']);
   readonly backgroundTaskDuration = this.histogram('bff_background_task_duration_seconds', 'Background task duration', ['task_type']);
   readonly publicMetrics = this.counter('bff_public_metrics_total', 'SPA metric events accepted', ['event']);
+  /** The OTLP side of the catalogue (no-ops when telemetry is off). */
+  readonly otel = new OtelInstruments();
 
   constructor(options: { maxUserIdLabels?: number; collectProcessMetrics?: boolean } = {}) {
     this.userIds = new LabelLimiter(options.maxUserIdLabels ?? 1000);
@@ -70,6 +73,11 @@ export class GatewayMetrics {
 
   userLabel(userId: string): string {
     return this.userIds.limit(userId);
+  }
+
+  sessionBindingFailed(reason: string): void {
+    this.sessionBindingFailures.inc({ reason });
+    this.otel.sessionBindingFailures.add(1, { reason });
   }
 
   breakerStateChanged(service: string, state: BreakerState): void {

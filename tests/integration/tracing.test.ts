@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { Browser, loginWithIdp } from '../support/browser';
+import { forwarded } from '../support/environment';
+import { TEST_SESSION_SECRET } from '../support/gateway';
+import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver';
+import { getFreePort } from '../support/ports';
+import { startRedis, type RedisServer } from '../support/redis';
+
+const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
+const SERVER = 2;
+
+async function eventually<T>(probe: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Instrumentation patches modules as they load, which Jest's module registry
+ * bypasses: so this suite runs the built gateway as its own process, as
+ * production does, and receives its OTLP export.
+ */
+describe('OpenTelemetry traces of the running gateway', () => {
+  let redis: RedisServer;
+  let idp: TestIdp;
+  let receiver: OtlpReceiver;
+  let gateway: ChildProcess;
+  let origin: string;
+  let logLines: Array<Record<string, unknown>>;
+
+  beforeAll(async () => {
+    const port = await getFreePort();
+    origin = `http://127.0.0.1:${port}`;
+    redis = await startRedis();
+    // 61 s tokens are inside the 60 s refresh window a second after they are issued.
+    idp = await startTestIdp({ accessTokenTtlSeconds: 61, clients: [bffTestClient({ redirect_uris: [`${origin}/auth/callback`] })] });
+    receiver = await startOtlpReceiver();
+    logLines = [];
+    gateway = spawn(process.execPath, [MAIN], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        PUBLIC_URL: origin,
+        OIDC_ISSUER: idp.issuer,
+        OIDC_CLIENT_ID: TEST_CLIENT_ID,
+        OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET,
+        SESSION_SECRET: TEST_SESSION_SECRET,
+        REDIS_URL: redis.url,
+        OTLP_ENDPOINT: receiver.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY: '100',
+        OTEL_METRIC_EXPORT_INTERVAL: '500',
+        ENVIRONMENT: 'staging',
+        BFF_VERSION: '9.9.9-test',
+        LOG_LEVEL: 'debug',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buffered = '';
+    gateway.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          logLines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          // not a JSON log line
+        }
+      }
+    });
+    await eventually(() => logLines.find((line) => line.message === 'identity provider metadata loaded'), 'the gateway to start');
+  });
+
+  afterAll(async () => {
+    gateway?.kill('SIGKILL');
+    await receiver?.close();
+    await idp?.stop();
+    await redis?.stop();
+  });
+
+  it('one /verify that refreshes is one trace: server span, breaker spans, Redis spans and the IdP token call, joined to its logs', async () => {
+    const browser = new Browser();
+    await loginWithIdp(browser, `${origin}/auth/login`, { username: 'alice' });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await idp.reset();
+
+    const response = await browser.request(`${origin}/verify`, { headers: forwarded('/api/orders') });
+    expect(response.status).toBe(200);
+    expect((await idp.stats()).refreshGrants).toEqual({ alice: 1 });
+    const traceId = response.headers.get('x-trace-id');
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+
+    const spans = await eventually(() => {
+      const found = receiver.spans.filter((span) => span.traceId === traceId);
+      return found.some((span) => span.kind === SERVER) && found.some((span) => span.name === 'breaker idp') ? found : undefined;
+    }, 'the spans of the /verify trace');
+    const byName = (name: string) => spans.filter((span: ReceivedSpan) => span.name === name);
+
+    const server = byName('GET /verify')[0];
+    expect(server).toBeDefined();
+    expect(server!.kind).toBe(SERVER);
+    expect(server!.resource).toMatchObject({ 'service.name': 'bff-service', 'service.version': '9.9.9-test', 'deployment.environment': 'staging' });
+    expect(byName('breaker redis').length).toBeGreaterThanOrEqual(2);
+    expect(byName('breaker idp')).toHaveLength(1);
+    expect(byName('breaker idp')[0]!.attributes['breaker.state']).toBe('closed');
+    const redisSpans = spans.filter((span) => span.attributes['db.system'] === 'redis' || span.attributes['db.system.name'] === 'redis');
+    expect(redisSpans.length).toBeGreaterThanOrEqual(2);
+    const tokenCall = spans.find((span) => String(span.attributes['url.full'] ?? '').startsWith(`${idp.issuer}/token`));
+    expect(tokenCall).toBeDefined();
+
+    const refreshLog = await eventually(() => logLines.find((line) => line.message === 'access token refreshed' && line.trace_id === traceId), 'the refresh log line');
+    expect(refreshLog.span_id).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('marks a 5xx server span as an error', async () => {
+    await redis.stop();
+    try {
+      const browser = new Browser();
+      const response = await browser.request(`${origin}/auth/login`);
+      expect(response.status).toBe(503);
+      const traceId = response.headers.get('x-trace-id');
+      const server = await eventually(() => receiver.spans.find((span) => span.traceId === traceId && span.kind === SERVER), 'the failed request span');
+      expect(server.name).toBe('GET /auth/login');
+      expect(server.status?.code).toBe(2);
+    } finally {
+      await redis.restart();
+    }
+  });
+
+  it('exports the OTLP metrics of the catalogue', async () => {
+    await eventually(() => (receiver.metricNames.has('bff_forwardauth_duration_ms') ? true : undefined), 'OTLP metrics', 20_000);
+    for (const name of ['bff_forwardauth_duration_ms', 'bff_session_validation_duration_ms', 'bff_token_refresh_duration_ms', 'bff_auth_requests_total']) {
+      expect(receiver.metricNames).toContain(name);
+    }
+  });
+});
