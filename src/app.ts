@@ -116,7 +116,8 @@ export function buildApp(deps: GatewayDependencies): Express {
   app.get('/ready', createReadyHandler(deps.readinessChecks, deps.isShuttingDown ?? (() => false)));
   app.get('/metrics', createMetricsHandler(metrics));
   app.get('/events/health', createEventsHealthHandler(deps.events));
-  app.get('/', homePage);
+  // The demo page belongs to development and trials; in production "/" is the SPA's, served by the proxy.
+  if (config.server.environment !== 'production') app.get('/', homePage);
 
   const auth = express.Router();
   auth.use(

@@ -11,13 +11,19 @@ import { createBreaker, type Breaker } from './resilience/breaker';
 import { MemoryLoginTransactionStore, MemorySessionStore } from './session/memory-session-store';
 import { RedisLoginTransactionStore, RedisSessionStore, type RedisClient, type RedisGuard } from './session/redis-session-store';
 import { systemClock, type Clock } from './session/session-store';
+import { BackgroundTask } from './telemetry/background-task';
 import type { Logger } from './telemetry/logger';
 import { GatewayMetrics } from './telemetry/metrics';
+
+/** How often bff_active_sessions_total is recounted from the session index. */
+const ACTIVE_SESSIONS_INTERVAL_MS = 15_000;
 
 export interface Gateway {
   readonly dependencies: GatewayDependencies;
   /** Closes every client; the server must already have stopped accepting requests. */
   close(): Promise<void>;
+  /** Recounts bff_active_sessions_total now instead of at the next interval (tests, shutdown). */
+  countActiveSessions(): Promise<void>;
 }
 
 export interface ComposeOptions {
@@ -41,6 +47,15 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
 
   const storage = buildStorage(config, clock, metrics, logger, createBreaker('redis', { ...breakerOptions, timeoutMs: false }, metrics));
   closers.push(storage.close);
+  const activeSessions = new BackgroundTask(
+    'active_sessions_count',
+    ACTIVE_SESSIONS_INTERVAL_MS,
+    async () => metrics.activeSessions.set(await storage.sessions.countActive()),
+    metrics,
+    logger,
+  );
+  activeSessions.start();
+  closers.push(() => activeSessions.stop());
 
   const idpBreaker = createBreaker('idp', { ...breakerOptions, timeoutMs: config.oidc.timeoutMs + 1000, isCallerError: isProtocolRefusal }, metrics);
   const developmentIdp = config.oidc.kind === 'development' ? createDevelopmentIdp(config.server.publicOrigin) : undefined;
@@ -107,6 +122,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
     async close() {
       for (const close of closers.reverse()) await close();
     },
+    countActiveSessions: () => activeSessions.runOnce(),
   };
 }
 

@@ -87,10 +87,13 @@ export class OpenIdIdentityProvider implements IdentityProvider {
         idTokenExpected: true,
       }),
     ).catch((error: unknown) => {
-      throw isProtocolRefusal(error) ? new InvalidLoginResponse(describeLoginFailure(error), error) : error;
+      if (!isProtocolRefusal(error)) throw error;
+      this.options.metrics.tokenValidation.inc({ token_type: 'id_token', status: 'invalid' });
+      throw new InvalidLoginResponse(describeLoginFailure(error), error);
     });
     const claims = tokens.claims();
     if (!claims) throw new InvalidLoginResponse('the identity provider returned no ID token');
+    this.options.metrics.tokenValidation.inc({ token_type: 'id_token', status: 'valid' });
     const userInfo = await this.fetchUserInfo(configuration, tokens.access_token, claims.sub);
     this.options.metrics.oauthFlowDuration.observe({ flow_type: 'authorization_code' }, (performance.now() - started) / 1000);
     return {
@@ -155,7 +158,10 @@ export class OpenIdIdentityProvider implements IdentityProvider {
         client.ClientSecretBasic(this.options.clientSecret),
         {
           timeout: Math.ceil(this.options.timeoutMs / 1000),
-          execute: this.options.allowHttp ? [client.allowInsecureRequests] : [],
+          // Verify ID token signatures against the IdP's JWKS too, not only TLS to the token endpoint (SPEC section 3).
+          execute: this.options.allowHttp
+            ? [client.allowInsecureRequests, client.enableNonRepudiationChecks]
+            : [client.enableNonRepudiationChecks],
           [client.customFetch]: this.instrumentedFetch('discovery'),
         },
       );

@@ -59,6 +59,12 @@ export class MemorySessionStore extends Store implements SessionStore {
     return Promise.resolve();
   }
 
+  async countActive(): Promise<number> {
+    const now = this.clock.now();
+    for (const [sessionId, entry] of this.sessions) if (entry.expiresAt <= now) this.sessions.delete(sessionId);
+    return this.sessions.size;
+  }
+
   async tryLockForRefresh(sessionId: string, leaseMs: number): Promise<RefreshLease | undefined> {
     const now = this.clock.now();
     const current = this.locks.get(sessionId);

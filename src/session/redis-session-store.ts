@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { RedisStore } from 'connect-redis';
+import type { SessionData } from 'express-session';
 import type { Cluster, Redis } from 'ioredis';
 import { sessionTtlSeconds, type StoredSession } from './session-data';
 import type { Clock, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
@@ -10,6 +11,8 @@ export type RedisClient = Redis | Cluster;
 export type RedisGuard = <T>(operation: string, command: () => Promise<T>) => Promise<T>;
 
 export const SESSION_KEY_PREFIX = 'bff:sess:';
+/** Sorted set of live session ids scored by when they expire: counting needs no SCAN. */
+export const ACTIVE_SESSIONS_KEY = 'bff:sessions:active';
 const LOGIN_KEY_PREFIX = 'bff:login:';
 
 /**
@@ -34,11 +37,48 @@ export class RedisSessionStore implements SessionStore {
     private readonly idleTtlSeconds: number,
     private readonly clock: Clock,
   ) {
-    this.expressStore = new RedisStore({
+    const index = (sessionId: string, record: StoredSession) => this.index(sessionId, record);
+    const unindex = (sessionId: string) => this.unindex(sessionId);
+    this.expressStore = new (class IndexedRedisStore extends RedisStore {
+      override async set(sessionId: string, record: SessionData, callback?: (error?: unknown) => void): Promise<void> {
+        try {
+          await super.set(sessionId, record);
+          await index(sessionId, record as unknown as StoredSession);
+          callback?.();
+        } catch (error) {
+          callback?.(error);
+        }
+      }
+
+      override async destroy(sessionId: string, callback?: (error?: unknown) => void): Promise<void> {
+        try {
+          await super.destroy(sessionId);
+          await unindex(sessionId);
+          callback?.();
+        } catch (error) {
+          callback?.(error);
+        }
+      }
+    })({
       client: guardedClient(client, guard),
       prefix: SESSION_KEY_PREFIX,
       ttl: (record) => sessionTtlSeconds(record as StoredSession, idleTtlSeconds, clock.now()),
     });
+  }
+
+  async countActive(): Promise<number> {
+    await this.guard('zremrangebyscore', () => this.client.zremrangebyscore(ACTIVE_SESSIONS_KEY, '-inf', this.clock.now()));
+    return this.guard('zcard', () => this.client.zcard(ACTIVE_SESSIONS_KEY));
+  }
+
+  /** The index is bookkeeping: a failure to update it never fails the session operation itself. */
+  private async index(sessionId: string, record: StoredSession): Promise<void> {
+    const ttl = sessionTtlSeconds(record, this.idleTtlSeconds, this.clock.now());
+    await this.guard('zadd', () => this.client.zadd(ACTIVE_SESSIONS_KEY, this.clock.now() + ttl * 1000, sessionId)).catch(() => undefined);
+  }
+
+  private async unindex(sessionId: string): Promise<void> {
+    await this.guard('zrem', () => this.client.zrem(ACTIVE_SESSIONS_KEY, sessionId)).catch(() => undefined);
   }
 
   async get(sessionId: string): Promise<StoredSession | undefined> {
@@ -50,10 +90,12 @@ export class RedisSessionStore implements SessionStore {
     const ttl = sessionTtlSeconds(record, this.idleTtlSeconds, this.clock.now());
     if (ttl <= 0) return this.destroy(sessionId);
     await this.guard('expire', () => this.client.expire(SESSION_KEY_PREFIX + sessionId, ttl));
+    await this.index(sessionId, record);
   }
 
   async destroy(sessionId: string): Promise<void> {
     await this.guard('del', () => this.client.del(SESSION_KEY_PREFIX + sessionId));
+    await this.unindex(sessionId);
   }
 
   async tryLockForRefresh(sessionId: string, leaseMs: number): Promise<RefreshLease | undefined> {
@@ -71,6 +113,7 @@ export class RedisSessionStore implements SessionStore {
         const written = await this.guard('set', () =>
           this.client.eval(SET_IF_HELD, 2, lockKey, sessionKey, holder, JSON.stringify(record), ttl),
         );
+        if (written === 1) await this.index(sessionId, record);
         return written === 1;
       },
       release: async () => {

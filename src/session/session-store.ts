@@ -33,6 +33,11 @@ export interface SessionStore {
   destroy(sessionId: string): Promise<void>;
   /** Undefined when another holder (process or replica) has the claim. */
   tryLockForRefresh(sessionId: string, leaseMs: number): Promise<RefreshLease | undefined>;
+  /**
+   * Sessions alive now, from an index kept as sessions start, slide and end
+   * (never a scan of the keyspace); forgets what has expired on the way.
+   */
+  countActive(): Promise<number>;
 }
 
 /** One login attempt, between /auth/login and /auth/callback. */

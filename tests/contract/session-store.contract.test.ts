@@ -189,6 +189,17 @@ describe.each([memory, redis, redisCluster])('$name honours the SessionStore con
     expect((await subject.sessions.get(id))?.auth?.tokens).toBe('v1.rotated');
   });
 
+  it('counts live sessions from its index: created ones count, destroyed and expired ones do not', async () => {
+    const before = await subject.sessions.countActive();
+    await write(subject.sessions, sessionId('count-a'), record('gina', Date.now() + 3_600_000));
+    await write(subject.sessions, sessionId('count-b'), record('hank', Date.now() + 3_600_000));
+    expect(await subject.sessions.countActive()).toBe(before + 2);
+    await subject.sessions.destroy(sessionId('count-a'));
+    expect(await subject.sessions.countActive()).toBe(before + 1);
+    await subject.passTime(3100);
+    expect(await subject.sessions.countActive()).toBe(0);
+  });
+
   it('hands out a login transaction exactly once', async () => {
     const transaction = { codeVerifier: 'v', nonce: 'n', returnTo: '/x', browserBinding: 'b', createdAt: Date.now() };
     await subject.transactions.save('state-once', transaction, 600);

@@ -87,6 +87,19 @@ describe('login, verify and logout against a real IdP and Redis', () => {
     expect(second).not.toBe(first);
   });
 
+  it('counts active sessions from the session index, not by scanning Redis', async () => {
+    await env.gateway.gateway.countActiveSessions();
+    const before = metricValue(await env.gateway.metricsText(), 'bff_active_sessions_total');
+    const browser = await logIn(env.gateway, 'frank');
+    await env.gateway.gateway.countActiveSessions();
+    expect(metricValue(await env.gateway.metricsText(), 'bff_active_sessions_total')).toBe(before + 1);
+    await browser.request(`${env.gateway.url}/auth/logout`, { method: 'POST', headers: { 'X-CSRF': '1' } });
+    await env.gateway.gateway.countActiveSessions();
+    const text = await env.gateway.metricsText();
+    expect(metricValue(text, 'bff_active_sessions_total')).toBe(before);
+    expect(metricValue(text, 'bff_background_tasks_total', { task_type: 'active_sessions_count', status: 'success' })).toBeGreaterThanOrEqual(3);
+  });
+
   it('counts created sessions and verify answers in /metrics', async () => {
     const text = await env.gateway.metricsText();
     expect(metricValue(text, 'bff_sessions_created_total')).toBeGreaterThanOrEqual(4);

@@ -1,8 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Kafka, logLevel, type Consumer, type IHeaders } from 'kafkajs';
 import { getFreePort } from './ports';
 
@@ -24,6 +24,8 @@ export interface KafkaBroker {
   stop(): Promise<void>;
   /** Starts it again on the same ports and data directory after `stop()`; resolves once it serves metadata. */
   restart(): Promise<void>;
+  /** Stops the broker for good and deletes its data directory. */
+  close(): Promise<void>;
   createTopic(topic: string, partitions?: number): Promise<void>;
 }
 
@@ -58,14 +60,16 @@ const JVM_OPTIONS = [
 ];
 
 const liveChildren = new Set<ChildProcess>();
+const liveDataDirs = new Set<string>();
 let isExitHookRegistered = false;
 
-// A Jest worker that dies without calling stop() must not leave a JVM behind.
+// A Jest worker that ends without calling close() must leave neither a JVM nor its data behind.
 function registerExitHook(): void {
   if (isExitHookRegistered) return;
   isExitHookRegistered = true;
   process.on('exit', () => {
     for (const child of liveChildren) child.kill('SIGKILL');
+    for (const dataDir of liveDataDirs) rmSync(dataDir, { recursive: true, force: true });
   });
 }
 
@@ -145,22 +149,23 @@ export interface StartKafkaOptions {
 /** Starts a broker on free loopback ports with a fresh data directory; resolves once it serves metadata. */
 export async function startKafka(options: StartKafkaOptions = {}): Promise<KafkaBroker> {
   registerExitHook();
-  const jarsDir = provisionKafkaJars();
+  const jarsDir = await provisionKafkaJars();
+  await requireBinary(JAVA_BINARY, ['-version'], 'java 17 or newer is needed to run the Kafka test broker: apt-get install -y openjdk-17-jre-headless (or set JAVA_BIN)');
   let lastError: unknown;
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt += 1) {
     const port = await getFreePort();
     const controllerPort = await getFreePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'bff-kafka-'));
-    const propertiesFile = writeServerProperties(dataDir, port, controllerPort);
+    liveDataDirs.add(dataDir);
     try {
+      const propertiesFile = writeServerProperties(dataDir, port, controllerPort);
       await formatStorage(jarsDir, propertiesFile);
-      const child = await spawnBroker(jarsDir, propertiesFile, port);
-      const broker = new KafkaProcess(port, child, jarsDir, propertiesFile, dataDir);
+      const broker = new KafkaProcess(port, await spawnBroker(jarsDir, propertiesFile, port), jarsDir, propertiesFile, dataDir);
       for (const topic of options.topics ?? []) await broker.createTopic(topic);
       return broker;
     } catch (error) {
       lastError = error;
-      rmSync(dataDir, { recursive: true, force: true });
+      removeDataDir(dataDir);
       if (!(error instanceof KafkaStartError) || !error.isPortInUse) throw error;
     }
   }
@@ -191,8 +196,6 @@ class KafkaProcess implements KafkaBroker {
   ) {
     this.brokers = `127.0.0.1:${port}`;
     this.child = child;
-    // The data directory goes when the last process using it has gone.
-    child.once('exit', () => this.removeDataDirIfStopped());
   }
 
   async stop(): Promise<void> {
@@ -203,9 +206,12 @@ class KafkaProcess implements KafkaBroker {
 
   async restart(): Promise<void> {
     if (this.child) throw new Error(`Kafka on port ${this.port} is still running; stop() it first`);
-    this.isRemovalAllowed = false;
     this.child = await spawnBroker(this.jarsDir, this.propertiesFile, this.port);
-    this.child.once('exit', () => this.removeDataDirIfStopped());
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    removeDataDir(this.dataDir);
   }
 
   async createTopic(topic: string, partitions = 1): Promise<void> {
@@ -217,26 +223,11 @@ class KafkaProcess implements KafkaBroker {
       await admin.disconnect();
     }
   }
-
-  /** Only after a final stop: restart() needs the data, the process exit hook does not. */
-  private isRemovalAllowed = false;
-
-  private removeDataDirIfStopped(): void {
-    if (this.child === undefined && this.isRemovalAllowed) rmSync(this.dataDir, { recursive: true, force: true });
-  }
-
-  /** Stops the broker for good and removes its data directory. */
-  async destroy(): Promise<void> {
-    this.isRemovalAllowed = true;
-    await this.stop();
-    rmSync(this.dataDir, { recursive: true, force: true });
-  }
 }
 
-/** Stops a broker started by `startKafka` and deletes its data directory. */
-export async function destroyKafka(broker: KafkaBroker | undefined): Promise<void> {
-  if (broker instanceof KafkaProcess) await broker.destroy();
-  else await broker?.stop();
+function removeDataDir(dataDir: string): void {
+  liveDataDirs.delete(dataDir);
+  rmSync(dataDir, { recursive: true, force: true });
 }
 
 function writeServerProperties(dataDir: string, port: number, controllerPort: number): string {
@@ -273,20 +264,11 @@ function randomClusterId(): string {
   return randomBytes(16).toString('base64url');
 }
 
-/** `kafka-storage.sh format --standalone`-free equivalent for a static voter set. */
+/** What `kafka-storage.sh format -t <id> -c server.properties` does: KRaft needs a formatted metadata directory. */
 async function formatStorage(jarsDir: string, propertiesFile: string): Promise<void> {
   const args = [...JVM_OPTIONS, '-cp', join(jarsDir, '*'), 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', propertiesFile];
-  const child = spawnGuarded(JAVA_BINARY, args);
-  const output = collectOutput(child);
-  const code = await new Promise<number | string>((resolve) => {
-    const deadline = setTimeout(() => child.kill('SIGKILL'), FORMAT_TIMEOUT_MS);
-    child.once('error', (error) => resolve(error.message));
-    child.once('exit', (exitCode, signal) => {
-      clearTimeout(deadline);
-      resolve(exitCode ?? String(signal));
-    });
-  });
-  if (code !== 0) throw new Error(`formatting the Kafka storage failed (${code}):\n${output()}`);
+  const result = await run(JAVA_BINARY, args, FORMAT_TIMEOUT_MS);
+  if (result.code !== 0) throw new Error(`formatting the Kafka storage failed (${result.code}):\n${result.output}`);
 }
 
 function spawnBroker(jarsDir: string, propertiesFile: string, port: number): Promise<ChildProcess> {
@@ -372,10 +354,6 @@ async function killAndWait(child: ChildProcess): Promise<void> {
   } finally {
     clearTimeout(escalation);
   }
-}
-
-function tail(text: string): string {
-  return text.slice(-OUTPUT_TAIL_CHARS);
 }
 
 function sleep(ms: number): Promise<void> {
