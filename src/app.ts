@@ -26,6 +26,7 @@ import {
 } from './http/operations-routes';
 import { createRequestContext } from './http/request-context';
 import { createVerifyHandler } from './http/verify-route';
+import { AudienceTokens } from './oidc/audience-tokens';
 import type { IdentityProvider } from './oidc/identity-provider';
 import { SessionCookie } from './session/session-cookie';
 import { SessionRefresher } from './session/session-refresher';
@@ -86,6 +87,7 @@ export function buildApp(deps: GatewayDependencies): Express {
     cipher,
     refresher,
     authorizer: deps.authorizer,
+    audienceTokens: new AudienceTokens(deps.identityProvider, clock),
     touchThrottle: new TouchThrottle(Math.min(TOUCH_INTERVAL_MS, (config.session.idleTtlSeconds * 1000) / 4)),
     rateLimiter: config.rateLimit.verifyRequestsPerSecond > 0 ? new SessionRateLimiter(config.rateLimit.verifyRequestsPerSecond) : undefined,
     metrics,

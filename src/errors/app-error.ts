@@ -84,3 +84,10 @@ export class RefreshTokenRejected extends AppError {
     super('unauthenticated', 401, 'the session was ended at the identity provider', { cause });
   }
 }
+
+/** The IdP would not exchange the session's token for the route's audience. */
+export class TokenExchangeRefused extends AppError {
+  constructor(audience: string, cause?: unknown) {
+    super('forbidden', 403, `no token for audience ${audience} could be obtained for this user`, { cause });
+  }
+}

@@ -16,6 +16,7 @@ import type { SessionRefresher } from '../session/session-refresher';
 import type { Clock, SessionStore } from '../session/session-store';
 import type { TokenCipher } from '../session/token-cipher';
 import type { TouchThrottle } from '../session/touch-throttle';
+import type { AudienceTokens } from '../oidc/audience-tokens';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';
 import type { TrustedProxies } from './client-address';
@@ -34,6 +35,7 @@ export interface VerifyDependencies {
   readonly refresher: SessionRefresher;
   readonly authorizer: Authorizer;
   readonly touchThrottle: TouchThrottle;
+  readonly audienceTokens: AudienceTokens;
   readonly rateLimiter: SessionRateLimiter | undefined;
   readonly metrics: GatewayMetrics;
   readonly events: EventPublisher;
@@ -150,7 +152,8 @@ async function decide(deps: VerifyDependencies, req: IncomingMessage, requestId:
       deps.logger.warn({ request_id: requestId, err: (error as Error).message }, 'could not slide the session expiry');
     });
   }
-  return { kind: 'allow', user: auth.user, accessToken: fresh.tokens.accessToken };
+  const bearer = route.audience ? await deps.audienceTokens.tokenFor(sessionId, fresh.tokens, route.audience) : fresh.tokens.accessToken;
+  return { kind: 'allow', user: auth.user, accessToken: bearer };
 }
 
 async function isAllowedByPolicy(

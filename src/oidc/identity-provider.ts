@@ -30,6 +30,11 @@ export interface RefreshedTokens {
   readonly accessTokenExpiresAt: number;
 }
 
+export interface ExchangedToken {
+  readonly accessToken: string;
+  readonly expiresAt: number;
+}
+
 export interface IdentityProviderStatus {
   readonly isReady: boolean;
   readonly issuer: string;
@@ -47,6 +52,8 @@ export interface IdentityProvider {
   finishLogin(callbackUrl: URL, checks: CallbackChecks): Promise<LoginResult>;
   refresh(refreshToken: string): Promise<RefreshedTokens>;
   revoke(token: string, tokenTypeHint: 'refresh_token' | 'access_token'): Promise<void>;
+  /** RFC 8693: the session's access token exchanged for one meant for `audience`. */
+  exchange(subjectToken: string, audience: string): Promise<ExchangedToken>;
   /** RP-initiated logout URL, or undefined when the IdP has no end_session_endpoint. */
   logoutUrl(idTokenHint: string | undefined, postLogoutRedirectUri: string): string | undefined;
   stop(): void;

@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { DependencyUnavailable, InvalidLoginResponse, RefreshTokenRejected } from '../errors/app-error';
+import { DependencyUnavailable, InvalidLoginResponse, RefreshTokenRejected, TokenExchangeRefused } from '../errors/app-error';
 import type { Breaker } from '../resilience/breaker';
 import type { SessionUser } from '../session/session-data';
 import type { Clock } from '../session/session-store';
@@ -8,6 +8,7 @@ import type { Logger } from '../telemetry/logger';
 import type {
   AuthorizationRequest,
   CallbackChecks,
+  ExchangedToken,
   IdentityProvider,
   IdentityProviderStatus,
   LoginResult,
@@ -28,6 +29,9 @@ export interface OpenIdProviderOptions {
   readonly logger: Logger;
   readonly clock: Clock;
 }
+
+const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 /** Discovery backoff: 0.5 s doubling to 30 s, so an IdP that comes up late is found quickly. */
 const DISCOVERY_BACKOFF_MS = { initial: 500, max: 30_000 };
@@ -124,6 +128,24 @@ export class OpenIdIdentityProvider implements IdentityProvider {
       throw error instanceof DependencyUnavailable ? error : new DependencyUnavailable('idp', error);
     } finally {
       this.options.metrics.oauthFlowDuration.observe({ flow_type: 'refresh_token' }, (performance.now() - started) / 1000);
+    }
+  }
+
+  async exchange(subjectToken: string, audience: string): Promise<ExchangedToken> {
+    const configuration = this.requireConfiguration();
+    try {
+      const tokens = await this.call('token_exchange', () =>
+        client.genericGrantRequest(configuration, TOKEN_EXCHANGE_GRANT, {
+          subject_token: subjectToken,
+          subject_token_type: ACCESS_TOKEN_TYPE,
+          requested_token_type: ACCESS_TOKEN_TYPE,
+          audience,
+        }),
+      );
+      return { accessToken: tokens.access_token, expiresAt: this.expiresAt(tokens.expiresIn()) };
+    } catch (error) {
+      if (isProtocolRefusal(error)) throw new TokenExchangeRefused(audience, error);
+      throw error instanceof DependencyUnavailable ? error : new DependencyUnavailable('idp', error);
     }
   }
 

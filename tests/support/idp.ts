@@ -40,6 +40,8 @@ export interface TestIdpStats {
   tokenRequests: number;
   /** Token requests answered by `setTokenFailure` instead of the provider. */
   injectedFailures: number;
+  /** RFC 8693 token exchanges per "sub audience". */
+  tokenExchanges: Record<string, number>;
 }
 
 /** The test IdP (oidc-provider 9) running in its own process. */
@@ -55,6 +57,8 @@ export interface TestIdp {
    */
   setTokenFailure(status: number | null, error?: string): Promise<void>;
   stats(): Promise<TestIdpStats>;
+  /** Whom and which audience a token from an RFC 8693 exchange is for (empty when it is not one). */
+  exchangedToken(token: string): Promise<{ sub?: string; audience?: string }>;
   /** Revokes every grant, code and token of `sub`; resolves to the number of grants revoked. */
   revokeGrants(sub: string): Promise<number>;
   /** Clears counters, delay and failure. Grants and sessions stay. */
@@ -217,6 +221,10 @@ class TestIdpProcess implements TestIdp {
 
   async stats(): Promise<TestIdpStats> {
     return (await this.control('GET', 'stats')) as TestIdpStats;
+  }
+
+  async exchangedToken(token: string): Promise<{ sub?: string; audience?: string }> {
+    return (await this.control('GET', `exchanged?token=${encodeURIComponent(token)}`)) as { sub?: string; audience?: string };
   }
 
   async revokeGrants(sub: string): Promise<number> {

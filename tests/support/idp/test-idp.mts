@@ -54,6 +54,8 @@ const MIN_GRANT_TTL_SECONDS = 14 * 24 * 3600;
 const CONTROL_BODY_LIMIT_BYTES = 16 * 1024;
 const MAX_TOKEN_DELAY_MS = 120_000;
 
+const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
 function fail(message: string): never {
   process.stderr.write(`test-idp: ${message}\n`);
   process.exit(1);
@@ -235,10 +237,12 @@ interface Stats {
   tokenRequests: number;
   /** Token requests answered by the token-failure switch instead of the provider. */
   injectedFailures: number;
+  /** RFC 8693 exchanges per "sub audience". */
+  tokenExchanges: Record<string, number>;
 }
 
 function emptyStats(): Stats {
-  return { refreshGrants: {}, refreshErrors: {}, codeGrants: 0, tokenRequests: 0, injectedFailures: 0 };
+  return { refreshGrants: {}, refreshErrors: {}, codeGrants: 0, tokenRequests: 0, injectedFailures: 0, tokenExchanges: {} };
 }
 
 const switches: { tokenDelayMs: number; tokenFailure: { status: number; error: string } | null } = {
@@ -332,7 +336,7 @@ const clients: ClientMetadata[] = config.clients.map((client) => ({
   redirect_uris: client.redirect_uris,
   post_logout_redirect_uris: client.post_logout_redirect_uris,
   response_types: ['code'],
-  grant_types: ['authorization_code', 'refresh_token'],
+  grant_types: ['authorization_code', 'refresh_token', TOKEN_EXCHANGE_GRANT],
   token_endpoint_auth_method: client.token_endpoint_auth_method ?? 'client_secret_basic',
   ...(client.backchannel_logout_uri
     ? { backchannel_logout_uri: client.backchannel_logout_uri, backchannel_logout_session_required: true }
@@ -402,6 +406,40 @@ const configuration: Configuration = {
 
 const provider = new Provider(config.issuer, configuration);
 
+// RFC 8693 token exchange, which oidc-provider leaves to the deployment: an access token of this
+// IdP is exchanged for one meant for `audience`. Exchanged tokens are remembered so that tests can
+// ask (GET /__test/exchanged?token=) whom and which audience a token the gateway forwarded is for.
+const exchangedTokens = new Map<string, { sub: string; audience: string }>();
+provider.registerGrantType(
+  TOKEN_EXCHANGE_GRANT,
+  async (ctx) => {
+    const params = ctx.oidc.params as Record<string, unknown>;
+    const audience = params.audience;
+    const subjectToken = typeof params.subject_token === 'string' ? await ctx.oidc.provider.AccessToken.find(params.subject_token) : undefined;
+    if (params.subject_token_type !== 'urn:ietf:params:oauth:token-type:access_token' || typeof audience !== 'string' || audience === '') {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: 'subject_token_type access_token and an audience are required' };
+      return;
+    }
+    if (!subjectToken || subjectToken.isExpired || subjectToken.clientId !== ctx.oidc.client.clientId) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_grant', error_description: 'the subject token is not valid' };
+      return;
+    }
+    const token = `exchanged-${randomBytes(24).toString('base64url')}`;
+    exchangedTokens.set(token, { sub: subjectToken.accountId, audience });
+    increment(stats.tokenExchanges, `${subjectToken.accountId} ${audience}`);
+    ctx.set('cache-control', 'no-store');
+    ctx.body = {
+      access_token: token,
+      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      token_type: 'Bearer',
+      expires_in: config.accessTokenTtlSeconds,
+    };
+  },
+  ['subject_token', 'subject_token_type', 'audience', 'requested_token_type', 'resource'],
+);
+
 provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
   const grantType = ctx.oidc.params?.grant_type;
   if (grantType === 'authorization_code') stats.codeGrants += 1;
@@ -437,6 +475,11 @@ async function handleControl(ctx: KoaContextWithOIDC): Promise<void> {
     case 'GET /__test/stats':
       ctx.body = stats;
       return;
+    case 'GET /__test/exchanged': {
+      const token = ctx.query.token;
+      ctx.body = (typeof token === 'string' && exchangedTokens.get(token)) || {};
+      return;
+    }
     case 'POST /__test/token-delay': {
       const ms = body.ms;
       if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 0 || ms > MAX_TOKEN_DELAY_MS) {
