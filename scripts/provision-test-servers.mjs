@@ -27,6 +27,12 @@ const REQUIRED_BINARIES = [
     why: 'session store, refresh locks and rate limits in the integration tests',
   },
   {
+    binary: 'redis-cli',
+    debianPackage: 'redis-tools',
+    env: 'REDIS_CLI_BIN',
+    why: 'creating the 3-master Redis Cluster of the contract tests',
+  },
+  {
     binary: 'setpriv',
     debianPackage: 'util-linux',
     env: undefined,
