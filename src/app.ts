@@ -24,7 +24,10 @@ import {
   createReadyHandler,
   type DependencyCheck,
 } from './http/operations-routes';
+import { createRateLimit } from './http/rate-limit';
 import { createRequestContext } from './http/request-context';
+import { createSpaMetricsHandler, MAX_BODY_BYTES } from './http/spa-metrics-route';
+import type { RateLimitStore } from './session/rate-limit-store';
 import { createVerifyHandler } from './http/verify-route';
 import { AudienceTokens } from './oidc/audience-tokens';
 import type { IdentityProvider } from './oidc/identity-provider';
@@ -43,6 +46,7 @@ export interface GatewayDependencies {
   readonly sessionSecrets: readonly string[];
   readonly sessions: SessionStore;
   readonly transactions: LoginTransactionStore;
+  readonly rateLimits: RateLimitStore;
   readonly identityProvider: IdentityProvider;
   readonly authorizer: Authorizer;
   readonly events: EventPublisher;
@@ -121,7 +125,19 @@ export function buildApp(deps: GatewayDependencies): Express {
   // The demo page belongs to development and trials; in production "/" is the SPA's, served by the proxy.
   if (config.server.environment !== 'production') app.get('/', homePage);
 
+  const rateLimit = (scope: string, requestsPerMinute: number) =>
+    createRateLimit({ scope, requestsPerMinute, store: deps.rateLimits, trustedProxies, metrics, events: deps.events, logger });
+  app.post(
+    '/api/v1/metrics',
+    rateLimit('spa_metrics', config.rateLimit.metricsRequestsPerMinute),
+    express.json({ limit: MAX_BODY_BYTES, type: ['application/json', 'text/plain'] }),
+    createSpaMetricsHandler({ allowedEvents: config.publicMetrics.allowedEvents, metrics, events: deps.events }),
+  );
+
   const auth = express.Router();
+  const authRateLimit = rateLimit('auth', config.rateLimit.authRequestsPerMinute);
+  // Back-channel logout comes from the IdP's servers, not browsers: it is not limited per client address.
+  auth.use((req, res, next) => (req.path === '/backchannel-logout' ? next() : authRateLimit(req, res, next)));
   auth.use(
     session({
       name: config.session.cookieName,

@@ -10,6 +10,7 @@ import { OpenIdIdentityProvider, isProtocolRefusal } from './oidc/openid-identit
 import { createBreaker, type Breaker } from './resilience/breaker';
 import { MemoryLoginTransactionStore, MemorySessionStore } from './session/memory-session-store';
 import { RedisLoginTransactionStore, RedisSessionStore, type RedisClient, type RedisGuard } from './session/redis-session-store';
+import { MemoryRateLimitStore, RedisRateLimitStore } from './session/rate-limit-store';
 import { systemClock, type Clock } from './session/session-store';
 import { BackgroundTask } from './telemetry/background-task';
 import type { Logger } from './telemetry/logger';
@@ -108,6 +109,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
       sessionSecrets,
       sessions: storage.sessions,
       transactions: storage.transactions,
+      rateLimits: storage.rateLimits,
       identityProvider,
       authorizer: authorizerWiring.authorizer,
       events,
@@ -134,6 +136,7 @@ function randomSecretForDevelopment(logger: Logger): string {
 interface Storage {
   readonly sessions: GatewayDependencies['sessions'];
   readonly transactions: GatewayDependencies['transactions'];
+  readonly rateLimits: GatewayDependencies['rateLimits'];
   readonly check: DependencyCheck;
   close(): Promise<void>;
 }
@@ -145,6 +148,7 @@ function buildStorage(config: Config, clock: Clock, metrics: GatewayMetrics, log
     return {
       sessions: new MemorySessionStore(idleTtl, clock),
       transactions: new MemoryLoginTransactionStore(clock),
+      rateLimits: new MemoryRateLimitStore(clock),
       check: { name: 'redis', decidesReadiness: true, check: async () => ({ status: 'up', detail: 'in-memory store' }) },
       close: async () => {},
     };
@@ -167,6 +171,7 @@ function buildStorage(config: Config, clock: Clock, metrics: GatewayMetrics, log
   return {
     sessions: new RedisSessionStore(client, guard, idleTtl, clock),
     transactions: new RedisLoginTransactionStore(client, guard),
+    rateLimits: new RedisRateLimitStore(client, guard, clock),
     check: {
       name: 'redis',
       decidesReadiness: true,

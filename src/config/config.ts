@@ -64,7 +64,15 @@ export interface Config {
     readonly metricExportIntervalMs: number;
   };
   readonly logging: { readonly level: string; readonly format: 'json' | 'pretty' };
-  readonly rateLimit: { readonly verifyRequestsPerSecond: number };
+  readonly rateLimit: {
+    /** Per session, in process memory (0: off). */
+    readonly verifyRequestsPerSecond: number;
+    /** Per client address, across replicas (0: off). */
+    readonly authRequestsPerMinute: number;
+    readonly metricsRequestsPerMinute: number;
+  };
+  /** The only event names /api/v1/metrics accepts (and so the only `event` label values). */
+  readonly publicMetrics: { readonly allowedEvents: readonly string[] };
   readonly breakers: {
     readonly errorThresholdPercentage: number;
     readonly resetTimeoutMs: number;

@@ -40,6 +40,9 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   LOG_FORMAT: 'json',
   TRUSTED_PROXIES: '10.0.0.0/8,fd00::/8',
   RATE_LIMIT_VERIFY_RPS: '50',
+  RATE_LIMIT_AUTH_PER_MINUTE: '120',
+  RATE_LIMIT_METRICS_PER_MINUTE: '60',
+  PUBLIC_METRICS_EVENTS: 'page_view,web_vital_lcp,js_error',
   REDIS_COMMAND_TIMEOUT_MS: '1000',
   IDP_TIMEOUT_MS: '5000',
   BREAKER_ERROR_THRESHOLD_PERCENT: '50',
@@ -158,6 +161,11 @@ export const envSchema = z.object({
   LOG_FORMAT: z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).default('json'),
   TRUSTED_PROXIES: commaList.optional(),
   RATE_LIMIT_VERIFY_RPS: integer(0, 100_000).default(0),
+  RATE_LIMIT_AUTH_PER_MINUTE: integer(0, 1_000_000).default(120),
+  RATE_LIMIT_METRICS_PER_MINUTE: integer(0, 1_000_000).default(60),
+  PUBLIC_METRICS_EVENTS: commaList
+    .pipe(z.array(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, { error: 'event names are 1-64 characters of a-z, 0-9 and "_"' })).min(1))
+    .default(['page_view', 'route_change', 'web_vital_lcp', 'web_vital_inp', 'web_vital_cls', 'web_vital_ttfb', 'js_error', 'api_error', 'login_click', 'logout_click']),
   IDP_TIMEOUT_MS: integer(100, 60_000).default(5000),
   BREAKER_ERROR_THRESHOLD_PERCENT: integer(1, 100).default(50),
   BREAKER_RESET_TIMEOUT_MS: integer(100, 600_000).default(10_000),

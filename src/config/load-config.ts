@@ -85,7 +85,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
       metricExportIntervalMs: env.OTEL_METRIC_EXPORT_INTERVAL,
     },
     logging: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
-    rateLimit: { verifyRequestsPerSecond: env.RATE_LIMIT_VERIFY_RPS },
+    rateLimit: {
+      verifyRequestsPerSecond: env.RATE_LIMIT_VERIFY_RPS,
+      authRequestsPerMinute: env.RATE_LIMIT_AUTH_PER_MINUTE,
+      metricsRequestsPerMinute: env.RATE_LIMIT_METRICS_PER_MINUTE,
+    },
+    publicMetrics: { allowedEvents: env.PUBLIC_METRICS_EVENTS },
     breakers: {
       errorThresholdPercentage: env.BREAKER_ERROR_THRESHOLD_PERCENT,
       resetTimeoutMs: env.BREAKER_RESET_TIMEOUT_MS,

@@ -101,12 +101,14 @@ export class DropOldestBuffer<T> {
     return delivered;
   }
 
-  /** The batch in flight failed: it goes back to the front; returns how many entries overflow then dropped. */
-  requeue(): number {
+  /**
+   * The batch in flight failed: it goes back to the front, ahead of newer
+   * entries. `size` already counted it, so this never overflows.
+   */
+  requeue(): void {
     this.waiting = [...this.inFlight, ...this.waiting.slice(this.head)];
     this.head = 0;
     this.inFlight = [];
-    return this.trim();
   }
 
   private trim(): number {
@@ -167,8 +169,10 @@ export class KafkaEventPublisher implements EventPublisher {
   private lastError: string | undefined;
   private dropped = 0;
   private lastDropLoggedAt = Number.NEGATIVE_INFINITY;
-  /** Resolves the sender's current wait (for a new event, or a backoff pause). */
-  private interruptWait: (() => void) | undefined;
+  /** Ends the sender's wait for work: a new event or close() calls it. */
+  private wakeIdle: (() => void) | undefined;
+  /** Ends the sender's backoff pause early: only close() calls it, new events must not hurry a retry. */
+  private endPause: (() => void) | undefined;
 
   constructor(options: KafkaEventPublisherOptions) {
     this.topic = options.topic;
@@ -206,7 +210,8 @@ export class KafkaEventPublisher implements EventPublisher {
       maxInFlightRequests: 1,
       retry,
       createPartitioner: Partitioners.DefaultPartitioner,
-      allowAutoTopicCreation: false,
+      // Whether a missing topic is created is the broker's call (auto.create.topics.enable).
+      allowAutoTopicCreation: true,
     });
   }
 
@@ -243,7 +248,7 @@ export class KafkaEventPublisher implements EventPublisher {
     }
     const dropped = this.buffer.push(message);
     if (dropped > 0) this.countDropped(dropped);
-    this.wakeSender();
+    this.wakeIdle?.();
   }
 
   health(): EventBackendHealth {
@@ -255,10 +260,10 @@ export class KafkaEventPublisher implements EventPublisher {
     if (this.state === 'stopped') return;
     const wasStarted = this.state !== 'created';
     this.state = 'closing';
-    this.wakeSender();
+    this.interruptWaits();
     if (wasStarted) await settlesWithin(this.sender, this.settings.closeTimeoutMs);
     this.state = 'stopped';
-    this.wakeSender();
+    this.interruptWaits();
     if (this.buffer.size > 0) {
       this.logger.warn({ buffered: this.buffer.size, topic: this.topic }, 'kafka unreachable at shutdown: buffered security events are lost');
     }
@@ -272,11 +277,18 @@ export class KafkaEventPublisher implements EventPublisher {
   private async runSender(): Promise<void> {
     let delayMs = this.settings.retryInitialDelayMs;
     const backOff = async (): Promise<void> => {
-      await this.waitAtMost(delayMs);
+      await this.pause(delayMs);
       delayMs = Math.min(delayMs * 2, this.settings.retryMaxDelayMs);
     };
 
     while (this.state === 'running' || this.state === 'closing') {
+      if (this.buffer.waitingCount === 0) {
+        if (this.state === 'closing') return;
+        if (this.hasProducerConnected) {
+          await this.idle();
+          continue;
+        }
+      }
       if (this.breaker.isOpen) {
         // No attempt while the breaker is open: it lets one through once its reset time has passed.
         await backOff();
@@ -294,11 +306,6 @@ export class KafkaEventPublisher implements EventPublisher {
         }
         continue;
       }
-      if (this.buffer.waitingCount === 0) {
-        if (this.state === 'closing') return;
-        await this.waitAtMost(Number.POSITIVE_INFINITY);
-        continue;
-      }
 
       const batch = this.buffer.takeBatch(this.batchSize);
       try {
@@ -309,37 +316,41 @@ export class KafkaEventPublisher implements EventPublisher {
         delayMs = this.settings.retryInitialDelayMs;
       } catch (error) {
         this.metrics.kafkaMessages.inc({ topic: this.topic, status: 'failed' }, batch.length);
-        const dropped = this.buffer.requeue();
-        if (dropped > 0) this.countDropped(dropped);
+        this.buffer.requeue();
         this.markUnreachable(error);
         await backOff();
       }
     }
   }
 
-  /** Resolves after `ms`, or earlier when an event arrives or close() starts. */
-  private waitAtMost(ms: number): Promise<void> {
-    if (this.state === 'stopped') return Promise.resolve();
+  /** Waits until an event is published or close() starts. */
+  private idle(): Promise<void> {
+    if (this.state !== 'running') return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
-      timer?.unref();
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        if (self.interruptWait === done) self.interruptWait = undefined;
+      this.wakeIdle = () => {
+        this.wakeIdle = undefined;
         resolve();
-      }
-      this.interruptWait = done;
+      };
     });
   }
 
-  private wakeSender(): void {
-    // During a backoff pause a new event must not cut the pause short; close() must.
-    const interrupt = this.interruptWait;
-    if (!interrupt) return;
-    if (this.state === 'running' && this.isConnected === false && this.hasProducerConnected) return;
-    if (this.state === 'running' && !this.hasProducerConnected) return;
-    interrupt();
+  /** Waits `ms`, or less when close() starts. */
+  private pause(ms: number): Promise<void> {
+    if (this.state === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.endPause?.(), ms);
+      timer.unref();
+      this.endPause = () => {
+        clearTimeout(timer);
+        this.endPause = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private interruptWaits(): void {
+    this.wakeIdle?.();
+    this.endPause?.();
   }
 
   private markReachable(): void {
