@@ -43,11 +43,27 @@ export interface VerifyDependencies {
   readonly clock: Clock;
 }
 
+/** Every `error` value a /verify refusal can carry; the README's table is checked against it. */
+export const VERIFY_ERRORS = [
+  'untrusted_proxy',
+  'missing_forwarded_headers',
+  'malformed_forwarded_headers',
+  'ambiguous_path',
+  'no_route',
+  'csrf',
+  'unauthenticated',
+  'session_binding',
+  'forbidden',
+  'rate_limited',
+  'dependency_unavailable',
+] as const;
+type VerifyError = (typeof VERIFY_ERRORS)[number];
+
 /** What /verify answers; mapped to HTTP in `respond` only. */
 type Outcome =
   | { readonly kind: 'allow'; readonly user: SessionUser | undefined; readonly accessToken: string | undefined }
   | { readonly kind: 'login'; readonly request: ForwardedRequest }
-  | { readonly kind: 'refuse'; readonly status: 400 | 401 | 403; readonly error: string }
+  | { readonly kind: 'refuse'; readonly status: 400 | 401 | 403; readonly error: VerifyError }
   | { readonly kind: 'rate_limited'; readonly retryAfterSeconds: number }
   | { readonly kind: 'unavailable'; readonly dependency: string; readonly retryAfterSeconds: number };
 
@@ -189,7 +205,8 @@ function outcomeOfError(deps: VerifyDependencies, error: unknown, requestId: str
     return { kind: 'unavailable', dependency: error.dependency, retryAfterSeconds: error.retryAfterSeconds ?? 5 };
   }
   if (error instanceof AppError && error.expose && error.status < 500) {
-    return { kind: 'refuse', status: error.status === 401 ? 401 : error.status === 403 ? 403 : 400, error: error.code };
+    const status = error.status === 401 ? 401 : error.status === 403 ? 403 : 400;
+    return { kind: 'refuse', status, error: status === 401 ? 'unauthenticated' : status === 403 ? 'forbidden' : 'malformed_forwarded_headers' };
   }
   // Unknown failure: never allow. 503 tells the proxy to retry rather than show a broken page forever.
   deps.logger.error({ request_id: requestId, err: error }, 'verify failed unexpectedly');
