@@ -66,6 +66,7 @@ export class OpaAuthorizer implements Authorizer {
   }
 
   async allows(input: AuthorizationInput): Promise<boolean> {
+    // The PDP is sent the very document the cache key is computed from.
     const normalised = normaliseInput(input);
     const labels = { resource: normalised.resource, action: normalised.action };
     let decision: Decision;
@@ -168,10 +169,10 @@ export class OpaAuthorizer implements Authorizer {
 
 /** The body as text, or undefined when it is larger than `maxBytes` (reading stops there). */
 async function readBounded(response: Response, maxBytes: number): Promise<string | undefined> {
-  const declared = Number(response.headers.get('content-length') ?? '0');
-  if (declared > maxBytes || !response.body) {
-    await response.body?.cancel().catch(() => undefined);
-    return response.body ? undefined : '';
+  if (!response.body) return '';
+  if (Number(response.headers.get('content-length') ?? '0') > maxBytes) {
+    await response.body.cancel().catch(() => undefined);
+    return undefined;
   }
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
