@@ -33,6 +33,42 @@ const REQUIRED_BINARIES = [
     why: 'creating the 3-master Redis Cluster of the contract tests',
   },
   {
+    binary: 'caddy',
+    debianPackage: 'caddy',
+    env: 'CADDY_BIN',
+    why: 'the forward_auth proxy in front of the gateway in the end-to-end tests',
+  },
+  {
+    binary: 'chromium',
+    debianPackage: 'chromium',
+    env: 'CHROMIUM_BIN',
+    why: 'the headless browser login in the end-to-end tests',
+  },
+  {
+    binary: 'prometheus',
+    debianPackage: 'prometheus',
+    env: 'PROMETHEUS_BIN',
+    why: 'scraping the gateway and evaluating every dashboard panel',
+  },
+  {
+    binary: 'promtool',
+    debianPackage: 'prometheus',
+    env: 'PROMTOOL_BIN',
+    why: 'checking and unit-testing the alert rules',
+  },
+  {
+    binary: 'java',
+    debianPackage: 'openjdk-17-jre-headless',
+    env: undefined,
+    why: 'the Kafka broker of the event tests',
+  },
+  {
+    binary: 'mvn',
+    debianPackage: 'maven',
+    env: undefined,
+    why: 'fetching the Kafka broker jars from Maven Central',
+  },
+  {
     binary: 'setpriv',
     debianPackage: 'util-linux',
     env: undefined,
