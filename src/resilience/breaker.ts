@@ -44,6 +44,8 @@ export function createBreaker(dependency: DependencyName, options: BreakerOption
     errorFilter: (error: unknown) => isCallerError(error),
   });
   metrics.breakerStateChanged(dependency, 'closed');
+  // Exported at zero from the start, so the first trip is a visible increase to rate() and alerts.
+  metrics.breakerTrips.inc({ service: dependency }, 0);
   breaker.on('open', () => metrics.breakerStateChanged(dependency, 'open'));
   breaker.on('halfOpen', () => metrics.breakerStateChanged(dependency, 'half_open'));
   breaker.on('close', () => metrics.breakerStateChanged(dependency, 'closed'));

@@ -69,6 +69,21 @@ export class GatewayMetrics {
   constructor(options: { maxUserIdLabels?: number; collectProcessMetrics?: boolean } = {}) {
     this.userIds = new LabelLimiter(options.maxUserIdLabels ?? 1000);
     if (options.collectProcessMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.exportKnownReasonsAtZero();
+  }
+
+  /**
+   * Prometheus sees a labelled series only once it exists, so a counter's
+   * first increment would be invisible to rate() and increase(): the reasons
+   * the code can produce are exported at zero from the start.
+   */
+  private exportKnownReasonsAtZero(): void {
+    for (const reason of ['missing_header', 'origin_mismatch', 'cross_site']) this.csrfViolations.inc({ reason }, 0);
+    for (const reason of ['user_agent', 'ip']) this.sessionBindingFailures.inc({ reason }, 0);
+    for (const reason of ['logout', 'refresh_rejected', 'expired', 'absolute_timeout', 'binding_failure', 'undecryptable', 'backchannel_logout']) {
+      this.sessionsDestroyed.inc({ reason }, 0);
+    }
+    for (const reason of ['invalid_grant', 'expired', 'idp_unavailable']) this.tokenRefreshFailed.inc({ reason }, 0);
   }
 
   userLabel(userId: string): string {
