@@ -355,7 +355,7 @@ export class KafkaEventPublisher implements EventPublisher {
 
   private markReachable(): void {
     if (!this.isConnected && this.lastError !== undefined) {
-      this.logger.info({ topic: this.topic, buffered: this.buffer.size }, 'kafka reachable again: delivering buffered security events');
+      this.logger.info({ topic: this.topic, buffered: this.buffer.size }, 'kafka reachable again');
     }
     this.isConnected = true;
   }
@@ -395,10 +395,11 @@ function settlesWithin(promise: Promise<unknown> | undefined, ms: number): Promi
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
     timer.unref();
-    void promise.finally(() => {
+    const done = (): void => {
       clearTimeout(timer);
       resolve();
-    });
+    };
+    promise.then(done, done);
   });
 }
 
@@ -408,8 +409,8 @@ function settlesWithin(promise: Promise<unknown> | undefined, ms: number): Promi
 const EXPECTED_KAFKAJS_WARNINGS = [/Limiting retries for the idempotent producer/];
 
 /**
- * kafkajs's own logging into ours: warnings and errors only (the level is set
- * on the client), the same message at most once a minute.
+ * kafkajs's own logging into ours: its warnings and errors only (the level is
+ * set on the client), the same message at most once a minute.
  */
 function kafkaLogCreator(logger: Logger): logCreator {
   const lastLoggedAt = new Map<string, number>();
@@ -422,8 +423,9 @@ function kafkaLogCreator(logger: Logger): logCreator {
       if (now - (lastLoggedAt.get(key) ?? Number.NEGATIVE_INFINITY) < REPEAT_LOG_WINDOW_MS) return;
       if (lastLoggedAt.size >= 200) lastLoggedAt.clear();
       lastLoggedAt.set(key, now);
-      const fields = { kafkajs: { namespace, ...(error ? { error } : {}) } };
-      if (level === logLevel.ERROR || level === logLevel.NOTHING) logger.error(fields, `kafkajs: ${message}`);
-      else logger.warn(fields, `kafkajs: ${message}`);
+      // kafkajs says ERROR for conditions it retries (a refused connection, a
+      // coordinator still loading); whether events are at risk is what the
+      // publisher's own lines and /events/health tell, so these stay warnings.
+      logger.warn({ kafkajs: { namespace, level: level === logLevel.ERROR ? 'error' : 'warn', ...(error ? { error } : {}) } }, `kafkajs: ${message}`);
     };
 }

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Kafka, logLevel, type Consumer, type IHeaders } from 'kafkajs';
 import { getFreePort } from './ports';
 
@@ -90,6 +90,7 @@ export async function provisionKafkaJars(version = KAFKA_VERSION): Promise<strin
   await requireBinary(MVN_BINARY, ['-v'], 'mvn is needed to fetch the Kafka test broker from Maven Central: apt-get install -y maven (or set MVN_BIN)');
 
   mkdirSync(dirname(target), { recursive: true });
+  removeAbandonedStaging(target);
   const staging = mkdtempSync(`${target}.partial-`);
   process.stderr.write(`[kafka] first use of Kafka ${version}: fetching its jars from Maven Central with mvn into ${target}\n`);
   const started = Date.now();
@@ -117,6 +118,15 @@ export async function provisionKafkaJars(version = KAFKA_VERSION): Promise<strin
   }
   process.stderr.write(`[kafka] ${jars.length} jars cached in ${Math.round((Date.now() - started) / 1000)} s\n`);
   return target;
+}
+
+/** Staging directories of runs that were killed mid-download; a live one is younger than the mvn time limit. */
+function removeAbandonedStaging(target: string): void {
+  const prefix = `${basename(target)}.partial-`;
+  for (const name of readdirSync(dirname(target))) {
+    const path = join(dirname(target), name);
+    if (name.startsWith(prefix) && Date.now() - statSync(path).mtimeMs > 2 * PROVISION_TIMEOUT_MS) rmSync(path, { recursive: true, force: true });
+  }
 }
 
 async function requireBinary(binary: string, args: string[], message: string): Promise<void> {
@@ -371,7 +381,7 @@ export interface ReceivedMessage {
 /** Everything on a topic from its beginning, collected by a consumer of its own group. */
 export interface TopicReader {
   readonly messages: readonly ReceivedMessage[];
-  /** Resolves with the matching messages once there are at least `count` of them; rejects after `timeoutMs`. */
+  /** Resolves with the matching messages (all seen so far) once there are at least `count`; rejects after `timeoutMs`. */
   waitFor(predicate: (message: ReceivedMessage) => boolean, count?: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
   close(): Promise<void>;
 }
@@ -406,10 +416,14 @@ export async function readTopic(broker: KafkaBroker, topic: string): Promise<Top
   return {
     messages,
     waitFor(predicate, count = 1, timeoutMs = 20_000) {
-      const matching = (): ReceivedMessage[] => messages.filter(predicate);
+      // Each message is tested once per waiter, so waiting for thousands stays linear.
+      const found: ReceivedMessage[] = [];
+      let scanned = 0;
       return new Promise((resolve, reject) => {
         const check = (): void => {
-          const found = matching();
+          for (; scanned < messages.length; scanned += 1) {
+            if (predicate(messages[scanned]!)) found.push(messages[scanned]!);
+          }
           if (found.length < count) return;
           listeners.delete(check);
           clearTimeout(deadline);
@@ -417,7 +431,7 @@ export async function readTopic(broker: KafkaBroker, topic: string): Promise<Top
         };
         const deadline = setTimeout(() => {
           listeners.delete(check);
-          reject(new Error(`expected ${count} matching message(s) on ${topic} within ${timeoutMs} ms, saw ${matching().length} of ${messages.length}`));
+          reject(new Error(`expected ${count} matching message(s) on ${topic} within ${timeoutMs} ms, saw ${found.length} among ${messages.length}`));
         }, timeoutMs);
         listeners.add(check);
         check();

@@ -1,0 +1,245 @@
+import { Agent, request } from 'node:http';
+import type { Browser } from '../support/browser';
+import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '../support/environment';
+import { metricValue, MovableClock, type RunningGateway } from '../support/gateway';
+import { readTopic, startKafka, type KafkaBroker, type ReceivedMessage, type TopicReader } from '../support/kafka';
+import { uuidV7 } from '../../src/http/request-id';
+import { hashSessionId, securityEventSchema, type SecurityEvent } from '../../src/events/security-events';
+import { KAFKA_PUBLISHER_DEFAULTS } from '../../src/events/kafka-event-publisher';
+
+const TOPIC = 'bff.security-events.test';
+/** The test IdP issues 300 s access tokens; 250 s later they are inside the 60 s refresh window. */
+const INTO_REFRESH_WINDOW_MS = 250_000;
+// First run: mvn fetches ~45 MB of jars (bounded at 5 min in tests/support/kafka.ts); later runs start in seconds.
+const SETUP_TIMEOUT_MS = 400_000;
+
+interface EventsHealth {
+  backend: string;
+  connected: boolean;
+  buffered: number;
+  dropped: number;
+  lastError?: string;
+}
+
+function eventOf(message: ReceivedMessage): SecurityEvent {
+  return securityEventSchema.parse(JSON.parse(message.value));
+}
+
+function sessionHashOf(browser: Browser, env: TestEnvironment): string {
+  const cookie = decodeURIComponent(browser.cookie('bff-session', env.gateway.url) ?? '');
+  return hashSessionId(cookie.slice(2, 45));
+}
+
+async function eventsHealth(gateway: RunningGateway): Promise<EventsHealth> {
+  return (await (await fetch(`${gateway.url}/events/health`)).json()) as EventsHealth;
+}
+
+/** Polls /events/health until `isDone` holds; fails with the last answer after `timeoutMs`. */
+async function waitForEventsHealth(gateway: RunningGateway, isDone: (health: EventsHealth) => boolean, timeoutMs = 30_000): Promise<EventsHealth> {
+  const deadline = Date.now() + timeoutMs;
+  let health = await eventsHealth(gateway);
+  while (!isDone(health)) {
+    if (Date.now() > deadline) throw new Error(`/events/health did not reach the expected state within ${timeoutMs} ms: ${JSON.stringify(health)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    health = await eventsHealth(gateway);
+  }
+  return health;
+}
+
+// Keep-alive connections: the flood test sends ten thousand requests.
+const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+
+/** A POST through the proxy without X-CSRF: 403 and one csrf_violation event carrying `requestId`. Resolves with the status. */
+function postWithoutCsrf(gateway: RunningGateway, requestId: string): Promise<number> {
+  const url = new URL(`${gateway.url}/verify`);
+  return new Promise((resolve, reject) => {
+    const headers = { ...forwarded('/api/orders', 'POST'), 'X-Request-ID': requestId };
+    const req = request({ host: url.hostname, port: url.port, path: url.pathname, agent, headers, timeout: 10_000 }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.once('timeout', () => req.destroy(new Error(`no answer from /verify within 10 s (request ${requestId})`)));
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+async function kafkaMessages(gateway: RunningGateway, status: string): Promise<number> {
+  return metricValue(await gateway.metricsText(), 'bff_kafka_messages_total', { topic: TOPIC, status });
+}
+
+describe('security events on a real Kafka broker', () => {
+  let kafka: KafkaBroker;
+  let env: TestEnvironment;
+  const clock = new MovableClock();
+
+  beforeAll(async () => {
+    kafka = await startKafka({ topics: [TOPIC] });
+    env = await startTestEnvironment({
+      env: { KAFKA_BROKERS: kafka.brokers, KAFKA_TOPIC: TOPIC, BREAKER_RESET_TIMEOUT_MS: '1000' },
+      gateway: { clock },
+    });
+    await waitForEventsHealth(env.gateway, (health) => health.connected, 15_000);
+  }, SETUP_TIMEOUT_MS);
+  afterAll(async () => {
+    agent.destroy();
+    await env?.close();
+    await kafka?.close();
+  });
+  beforeEach(() => env.idp.reset());
+
+  describe('with Kafka up', () => {
+    let reader: TopicReader;
+
+    beforeAll(async () => {
+      reader = await readTopic(kafka, TOPIC);
+    });
+    afterAll(async () => {
+      await reader?.close();
+    });
+
+    it('a login publishes login_success and session_created, keyed by the session hash, each valid against the schema', async () => {
+      const browser = await logIn(env.gateway, 'kafka-alice');
+      const sessionHash = sessionHashOf(browser, env);
+
+      const messages = await reader.waitFor((message) => message.key === sessionHash, 2);
+      const events = messages.map(eventOf);
+      expect(events.map((event) => event.type).sort()).toEqual(['login_success', 'session_created']);
+      for (const [index, event] of events.entries()) {
+        expect(event).toMatchObject({ sessionHash, subject: 'kafka-alice', severity: 'info', service: 'bff-service' });
+        expect(messages[index]!.headers['event-type']).toBe(event.type);
+      }
+      expect(metricValue(await env.gateway.metricsText(), 'bff_security_events_total', { event_type: 'login_success', severity: 'info' })).toBeGreaterThanOrEqual(1);
+      // The consumer can see a batch before the producer has its acknowledgement; the count follows the acknowledgement.
+      await waitForEventsHealth(env.gateway, (health) => health.buffered === 0);
+      expect(await kafkaMessages(env.gateway, 'sent')).toBeGreaterThanOrEqual(2);
+    });
+
+    it('a logout publishes logout and session_destroyed for the same session', async () => {
+      const browser = await logIn(env.gateway, 'kafka-bob');
+      const sessionHash = sessionHashOf(browser, env);
+      const logout = await browser.request(`${env.gateway.url}/auth/logout`, { method: 'POST', headers: { 'X-CSRF': '1' } });
+      expect(logout.status).toBe(200);
+
+      const events = (await reader.waitFor((message) => message.key === sessionHash, 4)).map(eventOf);
+      expect(events.map((event) => event.type)).toEqual(expect.arrayContaining(['logout', 'session_destroyed']));
+      expect(events.find((event) => event.type === 'session_destroyed')).toMatchObject({ reason: 'logout', subject: 'kafka-bob' });
+    });
+
+    it('a POST through /verify without X-CSRF is refused and publishes csrf_violation, keyed by the event type', async () => {
+      const requestId = uuidV7();
+      expect(await postWithoutCsrf(env.gateway, requestId)).toBe(403);
+
+      const [message] = await reader.waitFor((candidate) => eventOf(candidate).requestId === requestId);
+      expect(message!.key).toBe('csrf_violation');
+      expect(eventOf(message!)).toMatchObject({ type: 'csrf_violation', severity: 'warning', reason: 'missing_header', requestId });
+    });
+
+    it('a refresh token revoked at the IdP publishes refresh_failure with reason invalid_grant', async () => {
+      const browser = await logIn(env.gateway, 'kafka-carol');
+      const sessionHash = sessionHashOf(browser, env);
+      await env.idp.revokeGrants('kafka-carol');
+      clock.advance(INTO_REFRESH_WINDOW_MS);
+
+      const verify = await browser.request(`${env.gateway.url}/verify`, { headers: forwarded('/api/orders') });
+      expect(verify.status).toBe(401);
+      const events = (await reader.waitFor((message) => message.key === sessionHash && eventOf(message).type === 'refresh_failure')).map(eventOf);
+      expect(events[0]).toMatchObject({ type: 'refresh_failure', reason: 'invalid_grant', subject: 'kafka-carol', sessionHash });
+    });
+  });
+
+  describe('with Kafka down', () => {
+    it('/verify answers as usual while events wait in the buffer, and they are delivered once Kafka is back', async () => {
+      const browser = await logIn(env.gateway, 'kafka-dave');
+      const sentBefore = await kafkaMessages(env.gateway, 'sent');
+      await kafka.stop();
+
+      const requestIds: string[] = [];
+      let slowest = 0;
+      for (let call = 0; call < 30; call += 1) {
+        const started = performance.now();
+        const verify = await browser.request(`${env.gateway.url}/verify`, { headers: forwarded('/api/orders') });
+        slowest = Math.max(slowest, performance.now() - started);
+        expect(verify.status).toBe(200);
+        if (call % 3 === 0) {
+          const requestId = uuidV7();
+          requestIds.push(requestId);
+          expect(await postWithoutCsrf(env.gateway, requestId)).toBe(403);
+        }
+      }
+      // The request path never waits on Kafka: a connect or send to a dead broker takes about a second.
+      expect(slowest).toBeLessThan(500);
+      const lateLogin = await logIn(env.gateway, 'kafka-erin');
+      const lateSessionHash = sessionHashOf(lateLogin, env);
+
+      const outage = await waitForEventsHealth(env.gateway, (health) => !health.connected && health.buffered >= requestIds.length + 2);
+      expect(outage).toMatchObject({ backend: 'kafka', dropped: 0 });
+      expect(outage.lastError).toEqual(expect.any(String));
+      expect(await kafkaMessages(env.gateway, 'failed')).toBeGreaterThan(0);
+      const ready = await fetch(`${env.gateway.url}/ready`);
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as { checks: Record<string, { status: string }> }).checks.kafka!.status).toBe('down');
+
+      // A replica started while the broker is down starts and serves all the same (startReplica waits for /ready).
+      const replica = await env.startReplica();
+      const replicaRequestId = uuidV7();
+      expect(await postWithoutCsrf(replica, replicaRequestId)).toBe(403);
+      expect(await eventsHealth(replica)).toMatchObject({ connected: false, buffered: 1 });
+
+      await kafka.restart();
+      const recovered = await waitForEventsHealth(env.gateway, (health) => health.connected && health.buffered === 0);
+      expect(recovered.dropped).toBe(0);
+      expect(await kafkaMessages(env.gateway, 'sent')).toBeGreaterThanOrEqual(sentBefore + requestIds.length + 2);
+      await waitForEventsHealth(replica, (health) => health.connected && health.buffered === 0);
+
+      const reader = await readTopic(kafka, TOPIC);
+      try {
+        const expected = new Set([...requestIds, replicaRequestId]);
+        const delivered = await reader.waitFor((message) => expected.has(eventOf(message).requestId ?? ''), expected.size);
+        expect(new Set(delivered.map((message) => eventOf(message).requestId))).toEqual(expected);
+        const login = (await reader.waitFor((message) => message.key === lateSessionHash, 2)).map(eventOf);
+        expect(login.map((event) => event.type).sort()).toEqual(['login_success', 'session_created']);
+      } finally {
+        // The replica is closed by env.close(), which closes every replica it started.
+        await reader.close();
+      }
+    });
+
+    it('more events than the buffer holds: the oldest are dropped and counted, every other one is delivered', async () => {
+      const capacity = KAFKA_PUBLISHER_DEFAULTS.bufferCapacity;
+      const overflow = 50;
+      const droppedBefore = (await eventsHealth(env.gateway)).dropped;
+      await kafka.stop();
+
+      // Published in this order, one request after the other per worker; the buffer keeps the newest `capacity`.
+      const requestIds = Array.from({ length: capacity + overflow }, () => uuidV7());
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < requestIds.length) {
+          expect(await postWithoutCsrf(env.gateway, requestIds[next++]!)).toBe(403);
+        }
+      };
+      await Promise.all(Array.from({ length: 16 }, worker));
+
+      const full = await waitForEventsHealth(env.gateway, (health) => health.buffered === capacity);
+      expect(full.dropped - droppedBefore).toBe(overflow);
+      expect(await kafkaMessages(env.gateway, 'dropped')).toBe(full.dropped);
+
+      await kafka.restart();
+      await waitForEventsHealth(env.gateway, (health) => health.connected && health.buffered === 0, 60_000);
+      const reader = await readTopic(kafka, TOPIC);
+      try {
+        const ours = new Set(requestIds);
+        const delivered = await reader.waitFor((message) => ours.has(eventOf(message).requestId ?? ''), capacity, 60_000);
+        const deliveredIds = new Set(delivered.map((message) => eventOf(message).requestId));
+        expect(deliveredIds.size).toBe(capacity);
+        // What overflow dropped was old: the newest events (all but one batch's worth of the buffer) all arrived.
+        const newest = requestIds.slice(-(capacity - KAFKA_PUBLISHER_DEFAULTS.batchSize));
+        expect(newest.filter((requestId) => !deliveredIds.has(requestId))).toEqual([]);
+        expect((await eventsHealth(env.gateway)).dropped - droppedBefore).toBe(overflow);
+      } finally {
+        await reader.close();
+      }
+    }, 180_000);
+  });
+});
