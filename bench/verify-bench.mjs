@@ -94,6 +94,16 @@ async function startServer(name, script, env) {
   return { name, url: `http://127.0.0.1:${port}/verify`, child, stop: () => child.kill('SIGKILL') };
 }
 
+/** CPU seconds (user + system) the process has used: steadier than throughput on a shared machine. */
+function cpuSecondsOf(pid) {
+  try {
+    const fields = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function rssOf(pid) {
   try {
     const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -104,6 +114,7 @@ function rssOf(pid) {
 }
 
 async function load(server, cookie, seconds) {
+  const cpuBefore = cpuSecondsOf(server.child.pid);
   const result = await autocannon({
     url: server.url,
     connections: CONNECTIONS,
@@ -119,7 +130,8 @@ async function load(server, cookie, seconds) {
   });
   const wrong = result.non2xx + result.errors + result.timeouts;
   if (wrong > 0) throw new Error(`${server.name}: ${wrong} of ${result.requests.total} answers were not 2xx`);
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, rssMb: rssOf(server.child.pid) };
+  const cpuMicrosPerRequest = ((cpuSecondsOf(server.child.pid) - cpuBefore) * 1e6) / Math.max(1, result.requests.total);
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, rssMb: rssOf(server.child.pid), cpuMicrosPerRequest };
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -146,16 +158,34 @@ async function main() {
   }
   const summary = servers.map((server) => {
     const results = rounds.get(server.name);
-    return { name: server.name, rps: median(results.map((r) => r.rps)), p50: median(results.map((r) => r.p50)), p99: median(results.map((r) => r.p99)), rssMb: median(results.map((r) => r.rssMb)) };
+    return {
+      name: server.name,
+      rps: median(results.map((r) => r.rps)),
+      p50: median(results.map((r) => r.p50)),
+      p99: median(results.map((r) => r.p99)),
+      rssMb: median(results.map((r) => r.rssMb)),
+      cpu: median(results.map((r) => r.cpuMicrosPerRequest)),
+    };
   });
   const floor = summary[0].rps;
   console.log(`\n/verify benchmark: ${CONNECTIONS} connections, ${SECONDS} s x ${ROUNDS} rounds (median), one redis-server, Node ${process.version}\n`);
-  console.log('server'.padEnd(46), 'req/s'.padStart(9), 'ratio'.padStart(7), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'RSS MB'.padStart(8));
+  console.log('server'.padEnd(46), 'req/s'.padStart(9), 'ratio'.padStart(7), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'CPU µs/req'.padStart(11), 'CPU ratio'.padStart(10), 'RSS MB'.padStart(8));
+  const floorCpu = summary[0].cpu;
   for (const row of summary) {
-    console.log(row.name.padEnd(46), row.rps.toFixed(0).padStart(9), (row.rps / floor).toFixed(2).padStart(7), String(row.p50).padStart(8), String(row.p99).padStart(8), row.rssMb.toFixed(0).padStart(8));
+    console.log(
+      row.name.padEnd(46),
+      row.rps.toFixed(0).padStart(9),
+      (row.rps / floor).toFixed(2).padStart(7),
+      String(row.p50).padStart(8),
+      String(row.p99).padStart(8),
+      row.cpu.toFixed(0).padStart(11),
+      (floorCpu / row.cpu).toFixed(2).padStart(10),
+      row.rssMb.toFixed(0).padStart(8),
+    );
   }
   const gatewayRatio = summary[2].rps / floor;
-  console.log(`\nbff-gateway /verify serves ${gatewayRatio.toFixed(2)} of the floor (target: at least 0.75).`);
+  console.log(`\nbff-gateway /verify serves ${gatewayRatio.toFixed(2)} of the floor's requests per second (target: at least 0.75);`);
+  console.log(`per request it spends ${(summary[2].cpu / floorCpu).toFixed(2)}x the floor's CPU time (CPU ratio = floor CPU / server CPU, steadier on a shared machine).`);
 }
 
 main().catch((error) => {

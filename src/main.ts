@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { ConfigError, loadConfig } from './config/load-config';
 import type { Config } from './config/config';
 
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const telemetry = startTelemetry(config.telemetry, config.server.environment);
   const { createLogger } = require('./telemetry/logger') as typeof import('./telemetry/logger');
   const { composeGateway } = require('./composition-root') as typeof import('./composition-root');
-  const { buildApp } = require('./app') as typeof import('./app');
+  const { buildRequestListener } = require('./app') as typeof import('./app');
 
   const logger = createLogger({
     level: config.logging.level,
@@ -37,8 +37,8 @@ async function main(): Promise<void> {
   });
   let isShuttingDown = false;
   const gateway = composeGateway(config, logger, { isShuttingDown: () => isShuttingDown });
-  const app = buildApp(gateway.dependencies);
-  const server: Server = app.listen(config.server.port, () => {
+  const server: Server = createServer(buildRequestListener(gateway.dependencies));
+  server.listen(config.server.port, () => {
     logger.info(
       { port: config.server.port, publicOrigin: config.server.publicOrigin, environment: config.server.environment },
       `bff-gateway listening on :${config.server.port}`,

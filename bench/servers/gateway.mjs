@@ -8,8 +8,9 @@ const { loadConfig } = require('../../dist/config/load-config.js');
 const config = loadConfig(process.env);
 require('../../dist/telemetry/tracing.js').startTelemetry(config.telemetry, config.server.environment);
 const { composeGateway } = require('../../dist/composition-root.js');
-const { buildApp } = require('../../dist/app.js');
+const { buildRequestListener } = require('../../dist/app.js');
+const { createServer } = require('node:http');
 
 const gateway = composeGateway(config, pino({ level: 'silent' }));
-buildApp(gateway.dependencies).listen(config.server.port, '127.0.0.1', () => process.send?.('ready'));
+createServer(buildRequestListener(gateway.dependencies)).listen(config.server.port, '127.0.0.1', () => process.send?.('ready'));
 process.on('message', (message) => message === 'exit' && process.exit(0));

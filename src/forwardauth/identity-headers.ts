@@ -30,9 +30,9 @@ const EMPTY_VARIANTS: readonly string[] = SPOOFABLE_VARIANTS.flatMap((variant) =
 /**
  * The identity headers of an allowed request, all present, empty when there
  * is no value; as the flat [name, value, name, value, ...] list that
- * `writeHead` takes without building a header object.
+ * `writeHead` takes without building a header object; `more` is appended.
  */
-export function identityHeaders(user: SessionUser | undefined, accessToken: string | undefined): string[] {
+export function identityHeaders(user: SessionUser | undefined, accessToken: string | undefined, ...more: string[]): string[] {
   return [
     'Authorization',
     accessToken ? `Bearer ${accessToken}` : '',
@@ -43,6 +43,7 @@ export function identityHeaders(user: SessionUser | undefined, accessToken: stri
     'X-Auth-Request-Preferred-Username',
     headerSafe(user?.preferredUsername),
     ...EMPTY_VARIANTS,
+    ...more,
   ];
 }
 

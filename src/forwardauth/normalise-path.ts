@@ -1,6 +1,8 @@
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const STILL_ENCODED = /%[0-9a-f]{2}/i;
 const ENCODED_SEPARATOR = /%(2f|5c)/i;
+/** Letters, digits, "/", "-", "_", "~" and dots that cannot form a dot segment. */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*)*\/?$/;
 
 /**
  * The path a route decision is made on, or undefined when the path is
@@ -11,6 +13,11 @@ const ENCODED_SEPARATOR = /%(2f|5c)/i;
  * (as servlet containers do) and the result is lower case.
  */
 export function normalisePath(rawPath: string): string | undefined {
+  // Most API paths need none of the work below: nothing encoded, no dot segments, no parameters.
+  if (rawPath.startsWith('/') && PLAIN_PATH.test(rawPath) && !rawPath.includes('//')) {
+    const lower = rawPath.toLowerCase();
+    return lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower;
+  }
   if (!rawPath.startsWith('/') || rawPath.includes('\\') || rawPath.includes('#') || CONTROL.test(rawPath)) return undefined;
   if (ENCODED_SEPARATOR.test(rawPath)) return undefined;
   let decoded: string;

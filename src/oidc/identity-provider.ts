@@ -1,4 +1,5 @@
 import type { SessionUser, TokenSet } from '../session/session-data';
+import type { LogoutTokenClaims } from './logout-token';
 
 /** What /auth/login needs to send the browser to the IdP. */
 export interface AuthorizationRequest {
@@ -56,5 +57,12 @@ export interface IdentityProvider {
   exchange(subjectToken: string, audience: string): Promise<ExchangedToken>;
   /** RP-initiated logout URL, or undefined when the IdP has no end_session_endpoint. */
   logoutUrl(idTokenHint: string | undefined, postLogoutRedirectUri: string): string | undefined;
+  /**
+   * OIDC Back-Channel Logout: the claims of a logout token the IdP posted,
+   * verified against its metadata and published keys (see LogoutTokenVerifier).
+   * Rejects with `InvalidLogoutToken` for a bad token and `DependencyUnavailable`
+   * while the metadata or keys cannot be loaded. Replay is the caller's to check.
+   */
+  verifyLogoutToken(logoutToken: string): Promise<LogoutTokenClaims>;
   stop(): void;
 }

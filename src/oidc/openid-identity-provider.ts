@@ -14,6 +14,7 @@ import type {
   LoginResult,
   RefreshedTokens,
 } from './identity-provider';
+import { ASYMMETRIC_ALGORITHMS, LogoutTokenVerifier, type LogoutTokenClaims } from './logout-token';
 
 export interface OpenIdProviderOptions {
   readonly issuer: string;
@@ -44,6 +45,8 @@ const DISCOVERY_BACKOFF_MS = { initial: 500, max: 30_000 };
  */
 export class OpenIdIdentityProvider implements IdentityProvider {
   private configuration: client.Configuration | undefined;
+  /** Built from the configuration it was made for, so it follows a re-discovery. */
+  private logoutTokens: { readonly configuration: client.Configuration; readonly verifier: LogoutTokenVerifier } | undefined;
   private lastError: string | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private isStopped = false;
@@ -165,6 +168,10 @@ export class OpenIdIdentityProvider implements IdentityProvider {
     }).href;
   }
 
+  async verifyLogoutToken(logoutToken: string): Promise<LogoutTokenClaims> {
+    return this.logoutTokenVerifier(this.requireConfiguration()).verify(logoutToken);
+  }
+
   stop(): void {
     this.isStopped = true;
     clearTimeout(this.retryTimer);
@@ -209,6 +216,33 @@ export class OpenIdIdentityProvider implements IdentityProvider {
       throw new DependencyUnavailable('idp', new Error(`metadata of ${this.options.issuer} not loaded yet: ${this.lastError ?? 'discovery pending'}`));
     }
     return this.configuration;
+  }
+
+  private logoutTokenVerifier(configuration: client.Configuration): LogoutTokenVerifier {
+    if (this.logoutTokens?.configuration === configuration) return this.logoutTokens.verifier;
+    const metadata = configuration.serverMetadata();
+    if (!metadata.jwks_uri) {
+      throw new DependencyUnavailable('idp', new Error(`${metadata.issuer} publishes no jwks_uri: logout tokens cannot be verified`));
+    }
+    // What the IdP says it signs ID tokens (and so logout tokens) with, asymmetric only.
+    const advertised = metadata.id_token_signing_alg_values_supported ?? [];
+    const algorithms = ASYMMETRIC_ALGORITHMS.filter((alg) => advertised.includes(alg));
+    const fetchKeys = this.instrumentedFetch(undefined);
+    const verifier = new LogoutTokenVerifier({
+      issuer: metadata.issuer,
+      jwksUri: metadata.jwks_uri,
+      clientId: this.options.clientId,
+      algorithms: algorithms.length > 0 ? algorithms : undefined,
+      timeoutMs: this.options.timeoutMs,
+      fetch: (url, init) => {
+        const headers: Record<string, string> = {};
+        init.headers.forEach((value, name) => (headers[name] = value));
+        return this.options.breaker.run(() => fetchKeys(url, { method: init.method, redirect: init.redirect, signal: init.signal, headers, body: undefined }));
+      },
+      clock: this.options.clock,
+    });
+    this.logoutTokens = { configuration, verifier };
+    return verifier;
   }
 
   /** A grant through the breaker, counted in bff_token_exchange_total. */

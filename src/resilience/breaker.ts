@@ -1,5 +1,6 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import CircuitBreaker from 'opossum';
+import { TRACER_NAME } from '../telemetry/tracer-name';
 import { DependencyUnavailable } from '../errors/app-error';
 import type { GatewayMetrics } from '../telemetry/metrics';
 
@@ -31,7 +32,7 @@ const RETRY_AFTER_SECONDS = 5;
 
 export function createBreaker(dependency: DependencyName, options: BreakerOptions, metrics: GatewayMetrics): Breaker {
   const isCallerError = options.isCallerError ?? (() => false);
-  const tracer = trace.getTracer('bff-gateway');
+  const tracer = trace.getTracer(TRACER_NAME);
   const spanName = `breaker ${dependency}`;
   const breaker = new CircuitBreaker((operation: () => Promise<unknown>) => operation(), {
     name: dependency,
@@ -50,20 +51,32 @@ export function createBreaker(dependency: DependencyName, options: BreakerOption
   breaker.on('halfOpen', () => metrics.breakerStateChanged(dependency, 'half_open'));
   breaker.on('close', () => metrics.breakerStateChanged(dependency, 'closed'));
 
+  const fire = async <T>(operation: () => Promise<T>): Promise<T> => {
+    try {
+      return (await breaker.fire(operation)) as T;
+    } catch (error) {
+      if (isCallerError(error)) throw error;
+      throw new DependencyUnavailable(dependency, error, RETRY_AFTER_SECONDS);
+    }
+  };
+
   return {
     dependency,
     get isOpen() {
       return breaker.opened;
     },
     run<T>(operation: () => Promise<T>): Promise<T> {
+      // Outside a recorded trace a span would be built only to be dropped: the hot path skips it.
+      if (!trace.getActiveSpan()?.isRecording()) return fire(operation);
       // A span per call, so a trace reads server -> breaker -> Redis / IdP / PDP / Kafka with the state it was in.
       return tracer.startActiveSpan(spanName, { attributes: { 'breaker.dependency': dependency, 'breaker.state': stateOf(breaker) } }, async (span) => {
         try {
-          return (await breaker.fire(operation)) as T;
+          return await fire(operation);
         } catch (error) {
-          if (isCallerError(error)) throw error;
-          span.setStatus({ code: SpanStatusCode.ERROR, message: breaker.opened ? 'breaker open' : (error as Error).message });
-          throw new DependencyUnavailable(dependency, error, RETRY_AFTER_SECONDS);
+          if (error instanceof DependencyUnavailable) {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: breaker.opened ? 'breaker open' : String((error.cause as Error)?.message) });
+          }
+          throw error;
         } finally {
           span.end();
         }

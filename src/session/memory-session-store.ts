@@ -1,6 +1,6 @@
 import { Store, type SessionData } from 'express-session';
 import { sessionTtlSeconds, type StoredSession } from './session-data';
-import type { Clock, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
+import type { Clock, IdpSessionMatch, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
 
 interface Entry {
   /** Serialised like Redis does, so callers never share mutable objects with the store. */
@@ -65,6 +65,21 @@ export class MemorySessionStore extends Store implements SessionStore {
     return this.sessions.size;
   }
 
+  /** A scan of the map: this store is for one process and development-sized numbers of sessions. */
+  async destroyByIdpSession(match: IdpSessionMatch): Promise<number> {
+    if (!match.sid && !match.sub) return 0;
+    let destroyed = 0;
+    for (const sessionId of [...this.sessions.keys()]) {
+      const auth = this.read(sessionId)?.auth;
+      if (!auth) continue;
+      if (match.sid && auth.idpSessionId !== match.sid) continue;
+      if (match.sub && auth.user.sub !== match.sub) continue;
+      this.sessions.delete(sessionId);
+      destroyed += 1;
+    }
+    return destroyed;
+  }
+
   async tryLockForRefresh(sessionId: string, leaseMs: number): Promise<RefreshLease | undefined> {
     const now = this.clock.now();
     const current = this.locks.get(sessionId);
@@ -82,7 +97,8 @@ export class MemorySessionStore extends Store implements SessionStore {
         return true;
       },
       commit: async (record) => {
-        if (!isHeld()) return false;
+        // A session destroyed while its refresh was in flight (logout, back-channel logout) stays destroyed.
+        if (!isHeld() || this.read(sessionId) === undefined) return false;
         return this.write(sessionId, record);
       },
       release: async () => {
@@ -114,6 +130,8 @@ export class MemorySessionStore extends Store implements SessionStore {
 
 export class MemoryLoginTransactionStore implements LoginTransactionStore {
   private readonly transactions = new Map<string, { transaction: LoginTransaction; expiresAt: number }>();
+  /** Accepted logout token ids and when they may be forgotten. */
+  private readonly logoutTokenIds = new Map<string, number>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -129,9 +147,21 @@ export class MemoryLoginTransactionStore implements LoginTransactionStore {
     return entry.transaction;
   }
 
-  /** Abandoned logins would otherwise accumulate forever. */
+  async claimLogoutTokenId(jti: string, ttlSeconds: number): Promise<boolean> {
+    this.prune();
+    if (this.logoutTokenIds.has(jti)) return false;
+    this.logoutTokenIds.set(jti, this.clock.now() + Math.max(1, Math.ceil(ttlSeconds)) * 1000);
+    return true;
+  }
+
+  async releaseLogoutTokenId(jti: string): Promise<void> {
+    this.logoutTokenIds.delete(jti);
+  }
+
+  /** Abandoned logins and remembered logout tokens would otherwise accumulate forever. */
   private prune(): void {
     const now = this.clock.now();
     for (const [state, entry] of this.transactions) if (entry.expiresAt <= now) this.transactions.delete(state);
+    for (const [jti, expiresAt] of this.logoutTokenIds) if (expiresAt <= now) this.logoutTokenIds.delete(jti);
   }
 }

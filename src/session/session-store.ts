@@ -38,6 +38,21 @@ export interface SessionStore {
    * (never a scan of the keyspace); forgets what has expired on the way.
    */
   countActive(): Promise<number>;
+  /**
+   * OIDC Back-Channel Logout: destroys every session the IdP's logout names,
+   * on every replica, and answers how many there were. With `sid`, the
+   * sessions of that IdP session (and, when `sub` is given too, of that
+   * subject only); with `sub` alone, every session of the subject. Sessions
+   * are found through an index kept as they are written and destroyed, never
+   * by scanning the keyspace.
+   */
+  destroyByIdpSession(match: IdpSessionMatch): Promise<number>;
+}
+
+/** What a logout token names: its `sid` and/or `sub` claims. */
+export interface IdpSessionMatch {
+  readonly sid?: string;
+  readonly sub?: string;
 }
 
 /** One login attempt, between /auth/login and /auth/callback. */
@@ -50,9 +65,21 @@ export interface LoginTransaction {
   readonly createdAt: number;
 }
 
-/** Login transactions keyed by `state`: one per attempt, so tabs never clobber each other. */
+/**
+ * Single-use protocol state: login transactions keyed by `state` (one per
+ * attempt, so tabs never clobber each other) and the ids (`jti`) of the
+ * back-channel logout tokens already accepted, so none is accepted twice.
+ */
 export interface LoginTransactionStore {
   save(state: string, transaction: LoginTransaction, ttlSeconds: number): Promise<void>;
   /** Returns and deletes in one step: a transaction can be used once. */
   take(state: string): Promise<LoginTransaction | undefined>;
+  /**
+   * Records a logout token's `jti` for `ttlSeconds` (at least as long as the
+   * token could still pass verification). True the first time, false for a
+   * replay, whichever replica saw the token first.
+   */
+  claimLogoutTokenId(jti: string, ttlSeconds: number): Promise<boolean>;
+  /** Forgets a claimed `jti`, so the IdP can deliver that logout again after it failed on our side. */
+  releaseLogoutTokenId(jti: string): Promise<void>;
 }

@@ -1,11 +1,5 @@
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 
-/** The trace id of the active span, when tracing is on and there is one. */
-export function activeTraceId(): string | undefined {
-  const context = trace.getActiveSpan()?.spanContext();
-  return context && isSpanContextValid(context) ? context.traceId : undefined;
-}
-
 /** trace_id and span_id for a log line, so logs and traces join on the same ids. */
 export function traceFields(): { trace_id?: string; span_id?: string } {
   const context = trace.getActiveSpan()?.spanContext();

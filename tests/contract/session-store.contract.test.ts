@@ -1,6 +1,15 @@
 import Redis, { Cluster } from 'ioredis';
 import { MemoryLoginTransactionStore, MemorySessionStore } from '../../src/session/memory-session-store';
-import { RedisLoginTransactionStore, RedisSessionStore, type RedisGuard } from '../../src/session/redis-session-store';
+import {
+  ACTIVE_SESSIONS_KEY,
+  IDP_SID_INDEX_PREFIX,
+  IDP_SUB_INDEX_PREFIX,
+  LOGOUT_JTI_KEY_PREFIX,
+  RedisLoginTransactionStore,
+  RedisSessionStore,
+  SESSION_KEY_PREFIX,
+  type RedisGuard,
+} from '../../src/session/redis-session-store';
 import type { StoredSession } from '../../src/session/session-data';
 import type { LoginTransactionStore, SessionStore } from '../../src/session/session-store';
 import { MovableClock } from '../support/gateway';
@@ -14,6 +23,8 @@ interface StoreUnderTest {
   readonly transactions: LoginTransactionStore;
   /** Lets time pass as the implementation sees it: the clock for memory, real time for Redis TTLs. */
   passTime(ms: number): Promise<void>;
+  /** The Redis behind the store, to check its keys; absent for the memory store. */
+  readonly redis?: Redis | Cluster;
 }
 
 interface Implementation {
@@ -34,6 +45,12 @@ function record(sub: string, absoluteExpiresAt: number): StoredSession {
       idpSessionId: undefined,
     },
   };
+}
+
+/** A logged-in session of `sub` that came from the IdP session `sid`. */
+function sessionOf(sub: string, sid: string | undefined, absoluteExpiresAt = Date.now() + 3_600_000): StoredSession {
+  const value = record(sub, absoluteExpiresAt);
+  return { ...value, auth: { ...value.auth!, idpSessionId: sid } };
 }
 
 function write(store: SessionStore, id: string, value: StoredSession): Promise<void> {
@@ -70,6 +87,7 @@ const redis: Implementation = (() => {
         sessions: new RedisSessionStore(client, passThrough, IDLE_TTL_SECONDS, { now: () => Date.now() }),
         transactions: new RedisLoginTransactionStore(client, passThrough),
         passTime: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+        redis: client,
       };
     },
     async tearDown() {
@@ -96,6 +114,7 @@ const redisCluster: Implementation = (() => {
         sessions: new RedisSessionStore(client, passThrough, IDLE_TTL_SECONDS, { now: () => Date.now() }),
         transactions: new RedisLoginTransactionStore(client, passThrough),
         passTime: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+        redis: client,
       };
     },
     async tearDown() {
@@ -219,5 +238,135 @@ describe.each([memory, redis, redisCluster])('$name honours the SessionStore con
     await subject.transactions.save('state-expiring', { codeVerifier: 'v', nonce: 'n', returnTo: '/', browserBinding: 'b', createdAt: Date.now() }, 1);
     await subject.passTime(2100);
     expect(await subject.transactions.take('state-expiring')).toBeUndefined();
+  });
+
+  describe('back-channel logout', () => {
+    it('destroys every session of the IdP session a logout names by sid, and no other', async () => {
+      await write(subject.sessions, sessionId('sid-tab-1'), sessionOf('alice', 'sid-alice-laptop'));
+      await write(subject.sessions, sessionId('sid-tab-2'), sessionOf('alice', 'sid-alice-laptop'));
+      await write(subject.sessions, sessionId('sid-phone'), sessionOf('alice', 'sid-alice-phone'));
+      await write(subject.sessions, sessionId('sid-bob'), sessionOf('bob', 'sid-bob'));
+
+      expect(await subject.sessions.destroyByIdpSession({ sid: 'sid-alice-laptop' })).toBe(2);
+
+      expect(await subject.sessions.get(sessionId('sid-tab-1'))).toBeUndefined();
+      expect(await subject.sessions.get(sessionId('sid-tab-2'))).toBeUndefined();
+      expect(await subject.sessions.get(sessionId('sid-phone'))).toBeDefined();
+      expect(await subject.sessions.get(sessionId('sid-bob'))).toBeDefined();
+    });
+
+    it('destroys every session of a subject when the logout names only sub', async () => {
+      await write(subject.sessions, sessionId('sub-carol-1'), sessionOf('carol', 'sid-carol-1'));
+      await write(subject.sessions, sessionId('sub-carol-2'), sessionOf('carol', undefined));
+      await write(subject.sessions, sessionId('sub-dan'), sessionOf('dan', 'sid-dan'));
+
+      expect(await subject.sessions.destroyByIdpSession({ sub: 'carol' })).toBe(2);
+
+      expect(await subject.sessions.get(sessionId('sub-carol-1'))).toBeUndefined();
+      expect(await subject.sessions.get(sessionId('sub-carol-2'))).toBeUndefined();
+      expect(await subject.sessions.get(sessionId('sub-dan'))).toBeDefined();
+    });
+
+    it('with both sid and sub, destroys only the sessions of that IdP session that belong to that subject', async () => {
+      await write(subject.sessions, sessionId('both-erin'), sessionOf('erin', 'sid-shared'));
+      await write(subject.sessions, sessionId('both-frank'), sessionOf('frank', 'sid-shared'));
+      await write(subject.sessions, sessionId('both-erin-other'), sessionOf('erin', 'sid-erin-other'));
+
+      expect(await subject.sessions.destroyByIdpSession({ sid: 'sid-shared', sub: 'erin' })).toBe(1);
+
+      expect(await subject.sessions.get(sessionId('both-erin'))).toBeUndefined();
+      expect(await subject.sessions.get(sessionId('both-frank'))).toBeDefined();
+      expect(await subject.sessions.get(sessionId('both-erin-other'))).toBeDefined();
+    });
+
+    it('finds nothing for a logout that names neither sid nor sub, or names nobody it knows', async () => {
+      expect(await subject.sessions.destroyByIdpSession({})).toBe(0);
+      expect(await subject.sessions.destroyByIdpSession({ sid: 'sid-nobody' })).toBe(0);
+      expect(await subject.sessions.destroyByIdpSession({ sub: 'nobody' })).toBe(0);
+    });
+
+    it('forgets a session ended through express-session: a later logout for it destroys nothing', async () => {
+      const id = sessionId('ended-gina');
+      await write(subject.sessions, id, sessionOf('gina', 'sid-gina'));
+      await new Promise<void>((resolve, reject) => subject.sessions.expressStore.destroy(id, (error) => (error ? reject(error) : resolve())));
+
+      expect(await subject.sessions.destroyByIdpSession({ sid: 'sid-gina' })).toBe(0);
+      expect(await subject.sessions.destroyByIdpSession({ sub: 'gina' })).toBe(0);
+      if (subject.redis) {
+        expect(await subject.redis.exists(`${IDP_SID_INDEX_PREFIX}sid-gina`)).toBe(0);
+        expect(await subject.redis.exists(`${IDP_SUB_INDEX_PREFIX}gina`)).toBe(0);
+      }
+    });
+
+    it('forgets a session ended by the store itself (binding failure, rejected refresh)', async () => {
+      const id = sessionId('ended-hank');
+      await write(subject.sessions, id, sessionOf('hank', 'sid-hank'));
+      await subject.sessions.destroy(id);
+
+      expect(await subject.sessions.destroyByIdpSession({ sub: 'hank' })).toBe(0);
+      if (subject.redis) expect(await subject.redis.exists(`${IDP_SUB_INDEX_PREFIX}hank`)).toBe(0);
+    });
+
+    it('still finds a session that outlived its first idle timeout by being touched', async () => {
+      const id = sessionId('slid-ivy');
+      const value = sessionOf('ivy', 'sid-ivy');
+      await write(subject.sessions, id, value);
+      await subject.passTime(1200);
+      await subject.sessions.touch(id, value);
+      await subject.passTime(1200);
+
+      expect(await subject.sessions.destroyByIdpSession({ sid: 'sid-ivy' })).toBe(1);
+      expect(await subject.sessions.get(id)).toBeUndefined();
+    });
+
+    it('keeps its IdP indexes in Redis at least as long as the sessions they list, and removes every key it destroys', async () => {
+      const redis = subject.redis;
+      if (!redis) return;
+      const id = sessionId('keys-jack');
+      await write(subject.sessions, id, sessionOf('jack', 'sid-jack'));
+      const sessionTtl = await redis.ttl(SESSION_KEY_PREFIX + id);
+      expect(sessionTtl).toBeGreaterThan(0);
+      expect(await redis.ttl(`${IDP_SID_INDEX_PREFIX}sid-jack`)).toBeGreaterThanOrEqual(sessionTtl);
+      expect(await redis.ttl(`${IDP_SUB_INDEX_PREFIX}jack`)).toBeGreaterThanOrEqual(sessionTtl);
+
+      expect(await subject.sessions.destroyByIdpSession({ sid: 'sid-jack' })).toBe(1);
+
+      expect(await redis.exists(SESSION_KEY_PREFIX + id)).toBe(0);
+      expect(await redis.zscore(ACTIVE_SESSIONS_KEY, id)).toBeNull();
+      expect(await redis.exists(`${IDP_SID_INDEX_PREFIX}sid-jack`)).toBe(0);
+      expect(await redis.exists(`${IDP_SUB_INDEX_PREFIX}jack`)).toBe(0);
+    });
+
+    it('does not bring back a session destroyed while its refresh was in flight', async () => {
+      const id = sessionId('refresh-kim');
+      await write(subject.sessions, id, sessionOf('kim', 'sid-kim'));
+      const lease = await subject.sessions.tryLockForRefresh(id, 5000);
+
+      expect(await subject.sessions.destroyByIdpSession({ sid: 'sid-kim' })).toBe(1);
+      const refreshed = sessionOf('kim', 'sid-kim');
+      (refreshed.auth as { tokens: string }).tokens = 'v1.rotated';
+
+      expect(await lease!.commit(refreshed)).toBe(false);
+      expect(await subject.sessions.get(id)).toBeUndefined();
+      await lease!.release();
+    });
+
+    it('accepts a logout token id once, on whichever instance sees it first', async () => {
+      expect(await subject.transactions.claimLogoutTokenId('jti-once', 600)).toBe(true);
+      expect(await subject.transactions.claimLogoutTokenId('jti-once', 600)).toBe(false);
+      if (subject.redis) expect(await subject.redis.ttl(`${LOGOUT_JTI_KEY_PREFIX}jti-once`)).toBeGreaterThan(590);
+    });
+
+    it('accepts a logout token id again once it was released', async () => {
+      expect(await subject.transactions.claimLogoutTokenId('jti-released', 600)).toBe(true);
+      await subject.transactions.releaseLogoutTokenId('jti-released');
+      expect(await subject.transactions.claimLogoutTokenId('jti-released', 600)).toBe(true);
+    });
+
+    it('forgets a logout token id after the time it was claimed for', async () => {
+      expect(await subject.transactions.claimLogoutTokenId('jti-expiring', 1)).toBe(true);
+      await subject.passTime(2100);
+      expect(await subject.transactions.claimLogoutTokenId('jti-expiring', 1)).toBe(true);
+    });
   });
 });

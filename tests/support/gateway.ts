@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import pino from 'pino';
-import { buildApp } from '../../src/app';
+import { createServer } from 'node:http';
+import { buildRequestListener } from '../../src/app';
 import { composeGateway, type Gateway } from '../../src/composition-root';
 import type { Config } from '../../src/config/config';
 import { loadConfig } from '../../src/config/load-config';
@@ -44,7 +45,7 @@ export interface StartGatewayOptions {
 
 /**
  * A gateway built the way main.ts builds it (loadConfig -> composeGateway ->
- * buildApp), listening on loopback; waits until the IdP metadata is loaded.
+ * buildRequestListener), listening on loopback; waits until the IdP metadata is loaded.
  */
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const port = options.port ?? (await getFreePort());
@@ -52,10 +53,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const metrics = new GatewayMetrics({ collectProcessMetrics: false });
   const gateway = composeGateway(config, logger, { clock: options.clock, metrics, refreshLeaseMs: options.refreshLeaseMs });
-  const app = buildApp(gateway.dependencies);
-  const server: Server = await new Promise((resolve) => {
-    const listening = app.listen(config.server.port, '127.0.0.1', () => resolve(listening));
-  });
+  const server: Server = createServer(buildRequestListener(gateway.dependencies));
+  await new Promise<void>((resolve) => server.listen(config.server.port, '127.0.0.1', resolve));
   const provider = gateway.dependencies.identityProvider as OpenIdIdentityProvider;
   await Promise.race([
     provider.whenReady(),

@@ -1,0 +1,2 @@
+/** The instrumentation scope of the gateway's own spans and metrics. */
+export const TRACER_NAME = 'bff-gateway';
