@@ -10,6 +10,7 @@
 // Silent and exit 0 when everything is in place.
 
 import { accessSync, constants, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import process from 'node:process';
 
@@ -76,6 +77,9 @@ const REQUIRED_BINARIES = [
   },
 ];
 
+/** Keep in step with tests/support/opa.ts and .ci/run. */
+const OPA_VERSION = 'v1.22.2';
+
 /** The Node major the project targets (package.json "engines"); Jest and the ESM-only dependencies need it. */
 const REQUIRED_NODE_MAJOR = 24;
 
@@ -124,6 +128,14 @@ function main() {
 
   for (const requirement of REQUIRED_BINARIES) {
     if (!locate(requirement)) problems.push(describeMissing(requirement));
+  }
+
+  // OPA has no Debian package: tests/support/opa.ts builds it with Go into a cache (or takes OPA_BIN).
+  const opaCache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'bff-gateway', `opa-${OPA_VERSION}`, 'opa');
+  const hasOpa = (process.env.OPA_BIN && isExecutableFile(process.env.OPA_BIN)) || isExecutableFile(opaCache);
+  const hasGo = locate({ binary: 'go', env: 'GO_BIN' }) || isExecutableFile('/usr/local/go/bin/go');
+  if (!hasOpa && !hasGo) {
+    problems.push(`missing opa ${OPA_VERSION} and Go to build it: install Go 1.21+ (or run .ci/run, which builds OPA), or set OPA_BIN; needed for the policy decision point tests`);
   }
 
   if (problems.length === 0) return 0;

@@ -51,7 +51,12 @@ export interface Config {
   readonly redis: RedisConfig;
   readonly routes: readonly RouteConfig[];
   readonly pdp: { readonly url: string | undefined; readonly timeoutMs: number; readonly cacheTtlSeconds: number };
-  readonly kafka: { readonly brokers: readonly string[] | undefined; readonly topic: string };
+  readonly kafka: {
+    readonly brokers: readonly string[] | undefined;
+    readonly topic: string;
+    /** Events held while Kafka is away; past it the oldest are dropped (and counted). */
+    readonly bufferSize: number;
+  };
   readonly telemetry: {
     readonly enabled: boolean;
     readonly otlpEndpoint: string | undefined;

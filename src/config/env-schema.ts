@@ -27,6 +27,7 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   PDP_CACHE_TTL_SECONDS: '5',
   KAFKA_BROKERS: 'kafka-0:9092,kafka-1:9092',
   KAFKA_TOPIC: 'bff.security-events',
+  KAFKA_BUFFER_SIZE: '10000',
   TELEMETRY_ENABLED: 'true',
   OTLP_ENDPOINT: 'http://otel-collector:4318',
   OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318',
@@ -140,6 +141,7 @@ export const envSchema = z.object({
   PDP_TIMEOUT_MS: integer(10, 30_000).default(500),
   PDP_CACHE_TTL_SECONDS: integer(0, 300).default(5),
   KAFKA_BROKERS: commaList.pipe(z.array(hostPort).min(1, { error: 'must list at least one host:port' })).optional(),
+  KAFKA_BUFFER_SIZE: integer(100, 1_000_000).default(10_000),
   KAFKA_TOPIC: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,249}$/, { error: 'must be a valid Kafka topic name' })

@@ -72,7 +72,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
     redis,
     routes,
     pdp: { url: env.PDP_URL, timeoutMs: env.PDP_TIMEOUT_MS, cacheTtlSeconds: env.PDP_CACHE_TTL_SECONDS },
-    kafka: { brokers: env.KAFKA_BROKERS, topic: env.KAFKA_TOPIC },
+    kafka: { brokers: env.KAFKA_BROKERS, topic: env.KAFKA_TOPIC, bufferSize: env.KAFKA_BUFFER_SIZE },
     telemetry: {
       enabled: env.TELEMETRY_ENABLED,
       otlpEndpoint: env.OTLP_ENDPOINT,

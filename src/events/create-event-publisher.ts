@@ -29,6 +29,7 @@ export function createEventPublisher(
   const events = new KafkaEventPublisher({
     brokers: config.kafka.brokers,
     topic: config.kafka.topic,
+    bufferCapacity: config.kafka.bufferSize,
     breaker: createBreaker('kafka', { ...deps.breakerOptions, timeoutMs: KAFKA_CALL_TIMEOUT_MS }, deps.metrics),
     metrics: deps.metrics,
     logger: deps.logger,

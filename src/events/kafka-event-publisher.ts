@@ -189,6 +189,8 @@ export class KafkaEventPublisher implements EventPublisher {
       requestTimeoutMs: options.requestTimeoutMs ?? KAFKA_PUBLISHER_DEFAULTS.requestTimeoutMs,
     };
     this.buffer = new DropOldestBuffer(this.settings.bufferCapacity);
+    // Exported at zero from the start, so the first drop is a visible increase to rate() and the alert.
+    for (const status of ['sent', 'failed', 'dropped']) this.metrics.kafkaMessages.inc({ topic: this.topic, status }, 0);
     // At most half the buffer in flight, so that overflow always has a waiting event to drop.
     this.batchSize = Math.max(1, Math.min(this.settings.batchSize, Math.floor(this.settings.bufferCapacity / 2)));
 

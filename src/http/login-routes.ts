@@ -152,7 +152,9 @@ export function createUserHandler(deps: AuthRouteDependencies) {
         deps.metrics.sessionBindingFailed(violation);
         deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation });
       }
-      deps.metrics.sessionsDestroyed.inc({ reason: violation ? 'binding_failure' : 'absolute_timeout' });
+      const reason = violation ? 'binding_failure' : 'absolute_timeout';
+      deps.metrics.sessionsDestroyed.inc({ reason });
+      deps.events.publish({ type: 'session_destroyed', severity: 'info', sessionId, subject: auth.user.sub, reason });
       throw new Unauthenticated(violation ? 'the session was used from another client' : 'the session has expired');
     }
     const idleExpiresAt = now + deps.config.session.idleTtlSeconds * 1000;

@@ -160,7 +160,7 @@ export class SessionRefresher {
     metrics.tokenRefreshFailed.inc({ reason });
     const subject = record?.auth?.user.sub;
     events.publish({ type: 'refresh_failure', severity: 'warning', sessionId, subject, reason });
-    events.publish({ type: 'session_destroyed', severity: 'info', sessionId, subject, reason });
+    events.publish({ type: 'session_destroyed', severity: 'info', sessionId, subject, reason: reason === 'invalid_grant' ? 'refresh_rejected' : 'expired' });
     this.options.logger.info({ reason, sub: subject }, 'session ended: the refresh token can no longer be used');
     return { kind: 'ended', reason };
   }

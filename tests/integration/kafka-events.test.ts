@@ -8,6 +8,8 @@ import { hashSessionId, securityEventSchema, type SecurityEvent } from '../../sr
 import { KAFKA_PUBLISHER_DEFAULTS } from '../../src/events/kafka-event-publisher';
 
 const TOPIC = 'bff.security-events.test';
+/** KAFKA_BUFFER_SIZE of the gateway under test: small, so overflowing it takes a moment, not 10 000 requests. */
+const BUFFER_SIZE = 400;
 /** The test IdP issues 300 s access tokens; 250 s later they are inside the 60 s refresh window. */
 const INTO_REFRESH_WINDOW_MS = 250_000;
 // First run: mvn fetches ~45 MB of jars (bounded at 5 min in tests/support/kafka.ts); later runs start in seconds.
@@ -76,7 +78,7 @@ describe('security events on a real Kafka broker', () => {
   beforeAll(async () => {
     kafka = await startKafka({ topics: [TOPIC] });
     env = await startTestEnvironment({
-      env: { KAFKA_BROKERS: kafka.brokers, KAFKA_TOPIC: TOPIC, BREAKER_RESET_TIMEOUT_MS: '1000' },
+      env: { KAFKA_BROKERS: kafka.brokers, KAFKA_TOPIC: TOPIC, KAFKA_BUFFER_SIZE: String(BUFFER_SIZE), BREAKER_RESET_TIMEOUT_MS: '1000' },
       gateway: { clock },
     });
     await waitForEventsHealth(env.gateway, (health) => health.connected, 15_000);
@@ -206,7 +208,9 @@ describe('security events on a real Kafka broker', () => {
     });
 
     it('more events than the buffer holds: the oldest are dropped and counted, every other one is delivered', async () => {
-      const capacity = KAFKA_PUBLISHER_DEFAULTS.bufferCapacity;
+      const capacity = BUFFER_SIZE;
+      // The publisher sends at most half its buffer at a time.
+      const batchSize = Math.min(KAFKA_PUBLISHER_DEFAULTS.batchSize, capacity / 2);
       const overflow = 50;
       const droppedBefore = (await eventsHealth(env.gateway)).dropped;
       await kafka.stop();
@@ -234,7 +238,7 @@ describe('security events on a real Kafka broker', () => {
         const deliveredIds = new Set(delivered.map((message) => eventOf(message).requestId));
         expect(deliveredIds.size).toBe(capacity);
         // What overflow dropped was old: the newest events (all but one batch's worth of the buffer) all arrived.
-        const newest = requestIds.slice(-(capacity - KAFKA_PUBLISHER_DEFAULTS.batchSize));
+        const newest = requestIds.slice(-(capacity - batchSize));
         expect(newest.filter((requestId) => !deliveredIds.has(requestId))).toEqual([]);
         expect((await eventsHealth(env.gateway)).dropped - droppedBefore).toBe(overflow);
       } finally {
