@@ -21,8 +21,12 @@ const REDACTED_PATHS = [
   '*.password',
 ];
 
-export function createLogger(options: { level: string; format: 'json' | 'pretty'; service: string; version: string }): Logger {
-  return pino({
+/** `destination` defaults to stdout; tests pass a stream to read what would be written. */
+export function createLogger(
+  options: { level: string; format: 'json' | 'pretty'; service: string; version: string },
+  destination?: pino.DestinationStream,
+): Logger {
+  const settings: pino.LoggerOptions = {
     level: options.level,
     base: { service: options.service, version: options.version },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -30,8 +34,9 @@ export function createLogger(options: { level: string; format: 'json' | 'pretty'
     formatters: { level: (label) => ({ level: label }) },
     mixin: traceFields,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    ...(options.format === 'pretty'
+    ...(options.format === 'pretty' && !destination
       ? { transport: { target: 'pino-pretty', options: { messageKey: 'message', colorize: true } } }
       : {}),
-  });
+  };
+  return destination ? pino(settings, destination) : pino(settings);
 }
