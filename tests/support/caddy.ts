@@ -1,12 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUTH_RESPONSE_HEADERS } from '../../src/forwardauth/identity-headers';
+import { startGuarded, type GuardedProcess } from './child-process';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream';
 import { startTestEnvironment, type TestEnvironment } from './environment';
 import { bffTestClient } from './idp';
-import { getFreePort } from './ports';
+import { withFreePort } from './ports';
+
+// What startCaddy rejects with when Caddy does not come up, under its earlier name.
+export { ProcessStartError as CaddyStartError } from './child-process';
 
 /** A throwaway Caddy (Debian's `caddy`) in front of a gateway and an API upstream. */
 export interface CaddyProxy {
@@ -39,40 +42,10 @@ export const CADDY_BINARY = process.env.CADDY_BIN ?? '/usr/bin/caddy';
 
 // Caddy parses a Caddyfile and listens within a few hundred milliseconds; the rest is CI margin.
 const READY_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 50;
 const PROBE_TIMEOUT_MS = 1_000;
-// The port is picked before the gateway starts (it is the gateway's PUBLIC_URL), so another
-// process can take it before Caddy binds it; the whole stack is then started again.
-const START_ATTEMPTS = 3;
-const OUTPUT_TAIL_CHARS = 8_000;
 // Answered by Caddy itself (the catch-all `respond`), so readiness does not depend on the gateway.
 const READINESS_PATH = '/__caddy-ready';
-
-// setpriv (util-linux) execs caddy with PR_SET_PDEATHSIG, so the kernel kills it
-// even when the Jest worker dies by SIGKILL and no exit hook runs.
-const SETPRIV_BINARY = '/usr/bin/setpriv';
-
-const liveChildren = new Set<ChildProcess>();
-let isExitHookRegistered = false;
-
-function registerExitHook(): void {
-  if (isExitHookRegistered) return;
-  isExitHookRegistered = true;
-  process.on('exit', () => {
-    for (const child of liveChildren) child.kill('SIGKILL');
-  });
-}
-
-export class CaddyStartError extends Error {
-  constructor(
-    message: string,
-    readonly isPortInUse: boolean,
-  ) {
-    super(message);
-    this.name = 'CaddyStartError';
-  }
-}
 
 /**
  * The Caddyfile of deploy/caddy/Caddyfile.example for one test: plain http on
@@ -124,7 +97,6 @@ export async function startCaddy(options: CaddyfileOptions): Promise<CaddyProxy>
   if (!existsSync(CADDY_BINARY)) {
     throw new Error(`${CADDY_BINARY} not found: apt-get install -y caddy (or set CADDY_BIN)`);
   }
-  registerExitHook();
   const caddyfile = forwardAuthCaddyfile(options);
   // Caddy keeps its data and autosave under XDG directories: a directory of this instance, never the user's.
   const workDir = mkdtempSync(join(tmpdir(), 'bff-caddy-'));
@@ -141,81 +113,38 @@ export async function startCaddy(options: CaddyfileOptions): Promise<CaddyProxy>
 
 class CaddyProcess implements CaddyProxy {
   readonly origin: string;
-  private child: ChildProcess | undefined;
 
   constructor(
     readonly port: number,
     readonly caddyfile: string,
-    child: ChildProcess,
+    private readonly server: GuardedProcess,
     private readonly workDir: string,
   ) {
     this.origin = `http://127.0.0.1:${port}`;
-    this.child = child;
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (child) await killAndWait(child);
+    await this.server.stop();
     rmSync(this.workDir, { recursive: true, force: true });
   }
 }
 
-function spawnCaddy(port: number, configFile: string, workDir: string): Promise<ChildProcess> {
-  const args = ['run', '--config', configFile, '--adapter', 'caddyfile'];
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: workDir,
-    XDG_DATA_HOME: join(workDir, 'data'),
-    XDG_CONFIG_HOME: join(workDir, 'config'),
-  };
-  const child = existsSync(SETPRIV_BINARY)
-    ? spawn(SETPRIV_BINARY, ['--pdeathsig', 'KILL', CADDY_BINARY, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
-    : spawn(CADDY_BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  liveChildren.add(child);
-  child.once('exit', () => liveChildren.delete(child));
-
-  let output = '';
-  const collect = (chunk: Buffer): void => {
-    output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-
-  return new Promise((resolve, reject) => {
-    let isSettled = false;
-    const fail = (message: string): void => {
-      if (isSettled) return;
-      isSettled = true;
-      clearTimeout(deadline);
-      const isPortInUse = /address already in use/i.test(output);
-      void killAndWait(child).finally(() => {
-        reject(new CaddyStartError(`${message}\n--- caddy output ---\n${output}`, isPortInUse));
-      });
-    };
-    const deadline = setTimeout(() => fail(`caddy on 127.0.0.1:${port} did not answer within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
-    child.once('error', (error) => fail(`could not run ${CADDY_BINARY}: ${error.message}`));
-    child.once('exit', (code, signal) => fail(`caddy exited during start-up (code ${code}, signal ${signal})`));
-
-    const poll = async (): Promise<void> => {
-      while (!isSettled) {
-        const status = await fetch(`http://127.0.0.1:${port}${READINESS_PATH}`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })
-          .then(async (response) => {
-            await response.body?.cancel();
-            return response.status;
-          })
-          .catch(() => 0);
-        // The catch-all answers 404: Caddy, not something else that grabbed the port, is listening.
-        if (status === 404 && !isSettled) {
-          isSettled = true;
-          clearTimeout(deadline);
-          resolve(child);
-          return;
-        }
-        await sleep(POLL_INTERVAL_MS);
-      }
-    };
-    void poll();
+function spawnCaddy(port: number, configFile: string, workDir: string): Promise<GuardedProcess> {
+  return startGuarded(CADDY_BINARY, ['run', '--config', configFile, '--adapter', 'caddyfile'], {
+    env: { PATH: process.env.PATH, HOME: workDir, XDG_DATA_HOME: join(workDir, 'data'), XDG_CONFIG_HOME: join(workDir, 'config') },
+    name: `caddy on 127.0.0.1:${port}`,
+    readiness: 'answer',
+    // The catch-all answers 404: Caddy, not something else that grabbed the port, is listening.
+    isReady: () =>
+      fetch(`http://127.0.0.1:${port}${READINESS_PATH}`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })
+        .then(async (response) => {
+          await response.body?.cancel();
+          return response.status === 404;
+        })
+        .catch(() => false),
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    pollIntervalMs: POLL_INTERVAL_MS,
+    outputLabel: 'caddy',
   });
 }
 
@@ -243,9 +172,9 @@ export interface CaddyStackOptions {
  * 127.0.0.1, where Caddy connects from.
  */
 export async function startCaddyStack(options: CaddyStackOptions = {}): Promise<CaddyStack> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < START_ATTEMPTS; attempt += 1) {
-    const port = await getFreePort();
+  // The port is picked before the gateway starts (it is the gateway's PUBLIC_URL), so when
+  // another process takes it before Caddy binds it, the whole stack is started again.
+  return withFreePort(async (port) => {
     const origin = `http://127.0.0.1:${port}`;
     const upstream = await startEchoUpstream();
     let environment: TestEnvironment | undefined;
@@ -273,27 +202,9 @@ export async function startCaddyStack(options: CaddyStackOptions = {}): Promise<
         },
       };
     } catch (error) {
-      lastError = error;
       await upstream.close();
       await environment?.close();
-      if (!(error instanceof CaddyStartError) || !error.isPortInUse) throw error;
+      throw error;
     }
-  }
-  throw lastError;
-}
-
-async function killAndWait(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const escalation = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(escalation);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  });
 }

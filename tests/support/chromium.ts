@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { isLoopbackHost } from './browser';
+import { withDeathSignal } from './child-process';
 
 /** Debian's Chromium (package `chromium`); Playwright's own browser downloads cannot reach the network here. */
 export const CHROMIUM_BINARY = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
@@ -27,7 +28,6 @@ export const CHROMIUM_FLAGS: readonly string[] = [
 const LAUNCH_TIMEOUT_MS = 30_000;
 // Every page action and wait of a test is bounded by this unless it says otherwise.
 const ACTION_TIMEOUT_MS = 15_000;
-const SETPRIV_BINARY = '/usr/bin/setpriv';
 
 /** A headless Chromium; `close()` ends the browser process and removes its files. */
 export interface RunningChromium {
@@ -80,9 +80,14 @@ export async function launchChromium(): Promise<RunningChromium> {
  * which has the kernel kill it when its parent dies (as the other test servers).
  */
 function deathSignalWrapper(workDir: string): string {
-  if (!existsSync(SETPRIV_BINARY)) return CHROMIUM_BINARY;
+  const [command, args] = withDeathSignal(CHROMIUM_BINARY);
+  if (command === CHROMIUM_BINARY) return CHROMIUM_BINARY;
   const wrapper = join(workDir, 'chromium');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ${SETPRIV_BINARY} --pdeathsig KILL '${CHROMIUM_BINARY.replaceAll("'", "'\\''")}' "$@"\n`);
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${[command, ...args].map(shellQuote).join(' ')} "$@"\n`);
   chmodSync(wrapper, 0o755);
   return wrapper;
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", "'\\''")}'`;
 }

@@ -10,6 +10,7 @@ import type { OpenIdIdentityProvider } from '../../src/oidc/openid-identity-prov
 import type { Clock } from '../../src/session/session-store';
 import { GatewayMetrics } from '../../src/telemetry/metrics';
 import { getFreePort } from './ports';
+import { waitUntil, withTimeout } from './wait';
 
 /** Canonical test values. */
 export const TEST_SESSION_SECRET = 'test-session-secret-0123456789abcdefghijkl';
@@ -56,10 +57,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const server: Server = createServer(buildRequestListener(gateway.dependencies));
   await new Promise<void>((resolve) => server.listen(config.server.port, '127.0.0.1', resolve));
   const provider = gateway.dependencies.identityProvider as OpenIdIdentityProvider;
-  await Promise.race([
-    provider.whenReady(),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('IdP discovery did not finish in 10 s')), 10_000).unref()),
-  ]);
+  await withTimeout(provider.whenReady(), 10_000, 'IdP discovery did not finish in 10 s');
   const address = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${address.port}`;
   await waitUntilReady(url);
@@ -81,12 +79,13 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
 /** As an orchestrator would: traffic only once /ready says the store and the IdP answer (a cluster client needs a moment). */
 async function waitUntilReady(url: string): Promise<void> {
   let last = 0;
-  for (let attempt = 0; attempt < 100; attempt++) {
-    last = (await fetch(`${url}/ready`).catch(() => undefined))?.status ?? 0;
-    if (last === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url}/ready did not answer 200 within 10 s (last answer: ${last})`);
+  await waitUntil(
+    async () => {
+      last = (await fetch(`${url}/ready`).catch(() => undefined))?.status ?? 0;
+      return last === 200;
+    },
+    { timeoutMs: 10_000, intervalMs: 100, timeoutMessage: () => `${url}/ready did not answer 200 within 10 s (last answer: ${last})` },
+  );
 }
 
 /** Sample value of a metric line, e.g. metricValue(text, 'bff_sessions_created_total'). */

@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { getFreePort } from './ports';
+import { startGuarded, type GuardedProcess } from './child-process';
+import { withFreePort } from './ports';
 
 /** Client registration at the test IdP (oidc-provider client metadata names). */
 export interface TestIdpClient {
@@ -84,23 +84,10 @@ const REPO_ROOT = resolve(__dirname, '..', '..');
 const IDP_SCRIPT = resolve(__dirname, 'idp', 'test-idp.mts');
 // Importing oidc-provider and generating an RSA key takes about a second; the rest is CI margin.
 const READY_TIMEOUT_MS = 20_000;
-const STOP_TIMEOUT_MS = 5_000;
+// READY is looked for in the output this often.
+const READY_POLL_INTERVAL_MS = 20;
 const CONTROL_TIMEOUT_MS = 10_000;
-const START_ATTEMPTS = 3;
-const OUTPUT_TAIL_CHARS = 8_000;
 const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 300;
-
-const liveChildren = new Set<ChildProcess>();
-let isExitHookRegistered = false;
-
-function registerExitHook(): void {
-  if (isExitHookRegistered) return;
-  isExitHookRegistered = true;
-  // The IdP also exits when its stdin closes; this covers an orderly exit that skipped stop().
-  process.on('exit', () => {
-    for (const child of liveChildren) child.kill('SIGKILL');
-  });
-}
 
 /** The test IdP script runs on Node's type stripping, which needs Node 24 (the `node` dev dependency). */
 function nodeBinary(): string {
@@ -108,30 +95,9 @@ function nodeBinary(): string {
   return major >= 24 ? process.execPath : resolve(REPO_ROOT, 'node_modules', '.bin', 'node');
 }
 
-class IdpStartError extends Error {
-  constructor(
-    message: string,
-    readonly isPortInUse: boolean,
-  ) {
-    super(message);
-    this.name = 'IdpStartError';
-  }
-}
-
 /** Starts the test IdP and resolves once it printed `READY`. */
 export async function startTestIdp(options: StartTestIdpOptions): Promise<TestIdp> {
-  registerExitHook();
-  let lastError: unknown;
-  for (let attempt = 0; attempt < (options.port === undefined ? START_ATTEMPTS : 1); attempt += 1) {
-    const port = options.port ?? (await getFreePort());
-    try {
-      return await spawnIdp(port, options);
-    } catch (err) {
-      lastError = err;
-      if (!(err instanceof IdpStartError) || !err.isPortInUse) throw err;
-    }
-  }
-  throw lastError;
+  return options.port === undefined ? withFreePort((port) => spawnIdp(port, options)) : spawnIdp(options.port, options);
 }
 
 async function spawnIdp(port: number, options: StartTestIdpOptions): Promise<TestIdp> {
@@ -148,66 +114,33 @@ async function spawnIdp(port: number, options: StartTestIdpOptions): Promise<Tes
   // Jest's --experimental-vm-modules is meant for the test process, not for the IdP.
   delete env.NODE_OPTIONS;
 
-  const child = spawn(nodeBinary(), ['--disable-warning=ExperimentalWarning', IDP_SCRIPT], {
+  const server = await startGuarded(nodeBinary(), ['--disable-warning=ExperimentalWarning', IDP_SCRIPT], {
     cwd: REPO_ROOT,
     env,
-    // stdin stays open and unused: the IdP exits when it closes, so it cannot outlive this process.
-    stdio: ['pipe', 'pipe', 'pipe'],
+    // stdin stays open and unused: the IdP also exits when it closes.
+    stdin: 'pipe',
+    name: `test IdP on port ${port}`,
+    readiness: 'print READY',
+    // The IdP prints exactly one line on stdout, `READY <issuer>`, once it listens; its stderr lines are `test-idp: ...`.
+    isReady: (idp) => idp.output().split('\n').some((line) => line.trim() === `READY ${issuer}`),
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    pollIntervalMs: READY_POLL_INTERVAL_MS,
+    outputLabel: 'test IdP',
+    portInUse: /EADDRINUSE|cannot listen/,
   });
-  liveChildren.add(child);
-  child.once('exit', () => liveChildren.delete(child));
-
-  let stderrTail = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderrTail = (stderrTail + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
-  });
-
-  await new Promise<void>((resolveReady, rejectReady) => {
-    let stdout = '';
-    let isSettled = false;
-    const settle = (err?: IdpStartError): void => {
-      if (isSettled) return;
-      isSettled = true;
-      clearTimeout(deadline);
-      if (!err) {
-        resolveReady();
-        return;
-      }
-      void killAndWait(child).finally(() => rejectReady(err));
-    };
-    const failure = (message: string): IdpStartError =>
-      new IdpStartError(
-        `${message}\n--- test IdP stderr ---\n${stderrTail}`,
-        /EADDRINUSE|cannot listen/.test(stderrTail),
-      );
-    const deadline = setTimeout(
-      () => settle(failure(`test IdP on port ${port} did not print READY within ${READY_TIMEOUT_MS} ms`)),
-      READY_TIMEOUT_MS,
-    );
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (isSettled) return;
-      stdout += chunk.toString('utf8');
-      if (stdout.split('\n').some((line) => line.trim() === `READY ${issuer}`)) settle();
-    });
-    child.once('error', (err) => settle(failure(`could not start ${nodeBinary()}: ${err.message}`)));
-    child.once('exit', (code, signal) =>
-      settle(failure(`test IdP exited during start-up (code ${code}, signal ${signal})`)),
-    );
-  });
-
-  return new TestIdpProcess(issuer, port, child);
+  return new TestIdpProcess(issuer, port, server);
 }
 
 class TestIdpProcess implements TestIdp {
   readonly issuer: string;
   readonly port: number;
-  private child: ChildProcess | undefined;
+  private server: GuardedProcess | undefined;
   private readonly controlBase: string;
 
-  constructor(issuer: string, port: number, child: ChildProcess) {
+  constructor(issuer: string, port: number, server: GuardedProcess) {
     this.issuer = issuer;
     this.port = port;
-    this.child = child;
+    this.server = server;
     this.controlBase = `http://127.0.0.1:${port}/__test`;
   }
 
@@ -237,13 +170,13 @@ class TestIdpProcess implements TestIdp {
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (child) await killAndWait(child);
+    const server = this.server;
+    this.server = undefined;
+    await server?.stop();
   }
 
   private async control(method: 'GET' | 'POST', name: string, body?: unknown): Promise<unknown> {
-    if (!this.child) throw new Error(`test IdP ${this.issuer} is stopped`);
+    if (!this.server) throw new Error(`test IdP ${this.issuer} is stopped`);
     const response = await fetch(`${this.controlBase}/${name}`, {
       method,
       headers: body === undefined ? undefined : { 'content-type': 'application/json' },
@@ -253,17 +186,5 @@ class TestIdpProcess implements TestIdp {
     const text = await response.text();
     if (!response.ok) throw new Error(`test IdP ${method} /__test/${name} answered ${response.status}: ${text}`);
     return JSON.parse(text) as unknown;
-  }
-}
-
-async function killAndWait(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
-  child.kill('SIGTERM');
-  const escalation = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(escalation);
   }
 }

@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Kafka, logLevel, type Consumer, type IHeaders } from 'kafkajs';
-import { getFreePort } from './ports';
+import { atProcessExit, RestartableServer, runToCompletion, startGuarded, type GuardedProcess } from './child-process';
+import { getFreePort, withFreePort } from './ports';
+import { withTimeout } from './wait';
 
 /**
  * A single-node Apache Kafka broker in KRaft mode (broker and controller in one
@@ -35,7 +36,6 @@ export const KAFKA_VERSION = '4.2.0';
 const POM_DIR = join(__dirname, 'kafka');
 const JAVA_BINARY = process.env.JAVA_BIN ?? 'java';
 const MVN_BINARY = process.env.MVN_BIN ?? 'mvn';
-const SETPRIV_BINARY = '/usr/bin/setpriv';
 
 // First run downloads ~45 MB of jars; later runs find them in the cache.
 const PROVISION_TIMEOUT_MS = 300_000;
@@ -45,7 +45,6 @@ const FORMAT_TIMEOUT_MS = 60_000;
 // A clean shutdown of an idle single node takes about a second.
 const STOP_TIMEOUT_MS = 10_000;
 const PROBE_INTERVAL_MS = 250;
-const START_ATTEMPTS = 3;
 const OUTPUT_TAIL_CHARS = 6_000;
 const COMPLETE_MARKER = '.complete';
 
@@ -59,18 +58,11 @@ const JVM_OPTIONS = [
   `-Dlog4j2.configurationFile=${join(POM_DIR, 'log4j2.properties')}`,
 ];
 
-const liveChildren = new Set<ChildProcess>();
 const liveDataDirs = new Set<string>();
-let isExitHookRegistered = false;
 
-// A Jest worker that ends without calling close() must leave neither a JVM nor its data behind.
-function registerExitHook(): void {
-  if (isExitHookRegistered) return;
-  isExitHookRegistered = true;
-  process.on('exit', () => {
-    for (const child of liveChildren) child.kill('SIGKILL');
-    for (const dataDir of liveDataDirs) rmSync(dataDir, { recursive: true, force: true });
-  });
+// A Jest worker that ends without calling close() must not leave the broker's data behind.
+function removeLiveDataDirs(): void {
+  for (const dataDir of liveDataDirs) rmSync(dataDir, { recursive: true, force: true });
 }
 
 /** `${XDG_CACHE_HOME:-~/.cache}/bff-gateway/kafka-<version>`: outside the repository, kept between runs. */
@@ -135,20 +127,13 @@ async function requireBinary(binary: string, args: string[], message: string): P
 }
 
 /** Runs a command to completion (bounded); `code` is the exit code, or why there is none. */
-function run(binary: string, args: string[], timeoutMs: number): Promise<{ code: number | string; output: string }> {
-  const child = spawnGuarded(binary, args);
-  const output = collectOutput(child);
-  return new Promise((resolve) => {
-    const deadline = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(deadline);
-      resolve({ code: error.message, output: output() });
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(deadline);
-      resolve({ code: code ?? `killed by ${signal}${signal === 'SIGKILL' ? ` (timeout ${timeoutMs} ms?)` : ''}`, output: output() });
-    });
-  });
+async function run(binary: string, args: string[], timeoutMs: number): Promise<{ code: number | string; output: string }> {
+  try {
+    const { exitCode, signal, isTimedOut, output } = await runToCompletion(binary, args, { timeoutMs, outputTailChars: OUTPUT_TAIL_CHARS });
+    return { code: exitCode ?? `killed by ${signal}${isTimedOut ? ` (timeout ${timeoutMs} ms)` : ''}`, output };
+  } catch (error) {
+    return { code: error instanceof Error ? error.message : String(error), output: '' };
+  }
 }
 
 export interface StartKafkaOptions {
@@ -158,65 +143,43 @@ export interface StartKafkaOptions {
 
 /** Starts a broker on free loopback ports with a fresh data directory; resolves once it serves metadata. */
 export async function startKafka(options: StartKafkaOptions = {}): Promise<KafkaBroker> {
-  registerExitHook();
+  atProcessExit(removeLiveDataDirs);
   const jarsDir = await provisionKafkaJars();
   await requireBinary(JAVA_BINARY, ['-version'], 'java 17 or newer is needed to run the Kafka test broker: apt-get install -y openjdk-17-jre-headless (or set JAVA_BIN)');
-  let lastError: unknown;
-  for (let attempt = 0; attempt < START_ATTEMPTS; attempt += 1) {
-    const port = await getFreePort();
+  return withFreePort(async (port) => {
     const controllerPort = await getFreePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'bff-kafka-'));
     liveDataDirs.add(dataDir);
     try {
       const propertiesFile = writeServerProperties(dataDir, port, controllerPort);
       await formatStorage(jarsDir, propertiesFile);
-      const broker = new KafkaProcess(port, await spawnBroker(jarsDir, propertiesFile, port), jarsDir, propertiesFile, dataDir);
+      const broker = new KafkaProcess(port, jarsDir, propertiesFile, dataDir);
+      await broker.start();
       for (const topic of options.topics ?? []) await broker.createTopic(topic);
       return broker;
     } catch (error) {
-      lastError = error;
       removeDataDir(dataDir);
-      if (!(error instanceof KafkaStartError) || !error.isPortInUse) throw error;
+      throw error;
     }
-  }
-  throw lastError;
+  });
 }
 
-class KafkaStartError extends Error {
-  constructor(
-    message: string,
-    readonly isPortInUse: boolean,
-  ) {
-    super(message);
-    this.name = 'KafkaStartError';
-  }
-}
-
-class KafkaProcess implements KafkaBroker {
+class KafkaProcess extends RestartableServer implements KafkaBroker {
   readonly version = KAFKA_VERSION;
   readonly brokers: string;
-  private child: ChildProcess | undefined;
 
   constructor(
     readonly port: number,
-    child: ChildProcess,
     private readonly jarsDir: string,
     private readonly propertiesFile: string,
     private readonly dataDir: string,
   ) {
+    super(`Kafka on port ${port}`);
     this.brokers = `127.0.0.1:${port}`;
-    this.child = child;
   }
 
-  async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (child) await killAndWait(child);
-  }
-
-  async restart(): Promise<void> {
-    if (this.child) throw new Error(`Kafka on port ${this.port} is still running; stop() it first`);
-    this.child = await spawnBroker(this.jarsDir, this.propertiesFile, this.port);
+  protected spawn(): Promise<GuardedProcess> {
+    return spawnBroker(this.jarsDir, this.propertiesFile, this.port);
   }
 
   async close(): Promise<void> {
@@ -281,34 +244,16 @@ async function formatStorage(jarsDir: string, propertiesFile: string): Promise<v
   if (result.code !== 0) throw new Error(`formatting the Kafka storage failed (${result.code}):\n${result.output}`);
 }
 
-function spawnBroker(jarsDir: string, propertiesFile: string, port: number): Promise<ChildProcess> {
-  const child = spawnGuarded(JAVA_BINARY, [...JVM_OPTIONS, '-cp', join(jarsDir, '*'), 'kafka.Kafka', propertiesFile]);
-  const output = collectOutput(child);
-  return new Promise((resolve, reject) => {
-    let isSettled = false;
-    const fail = (message: string): void => {
-      if (isSettled) return;
-      isSettled = true;
-      clearTimeout(deadline);
-      const isPortInUse = /address already in use/i.test(output());
-      void killAndWait(child).finally(() => reject(new KafkaStartError(`${message}\n--- Kafka output ---\n${output()}`, isPortInUse)));
-    };
-    const deadline = setTimeout(() => fail(`Kafka on 127.0.0.1:${port} did not serve metadata within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
-    child.once('error', (error) => fail(`could not run ${JAVA_BINARY}: ${error.message}`));
-    child.once('exit', (code, signal) => fail(`Kafka on 127.0.0.1:${port} exited during start-up (code ${code}, signal ${signal})`));
-
-    const poll = async (): Promise<void> => {
-      while (!isSettled) {
-        if (await servesMetadata(port)) {
-          isSettled = true;
-          clearTimeout(deadline);
-          resolve(child);
-          return;
-        }
-        await sleep(PROBE_INTERVAL_MS);
-      }
-    };
-    void poll();
+function spawnBroker(jarsDir: string, propertiesFile: string, port: number): Promise<GuardedProcess> {
+  return startGuarded(JAVA_BINARY, [...JVM_OPTIONS, '-cp', join(jarsDir, '*'), 'kafka.Kafka', propertiesFile], {
+    name: `Kafka on 127.0.0.1:${port}`,
+    readiness: 'serve metadata',
+    isReady: () => servesMetadata(port),
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    pollIntervalMs: PROBE_INTERVAL_MS,
+    outputLabel: 'Kafka',
+    outputTailChars: OUTPUT_TAIL_CHARS,
+    stopGraceMs: STOP_TIMEOUT_MS,
   });
 }
 
@@ -331,43 +276,6 @@ async function servesMetadata(port: number): Promise<boolean> {
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
-}
-
-// setpriv (util-linux) execs java with PR_SET_PDEATHSIG, so the kernel kills the
-// JVM even when this process dies by SIGKILL and no exit hook runs.
-function spawnGuarded(binary: string, args: string[]): ChildProcess {
-  const child = existsSync(SETPRIV_BINARY)
-    ? spawn(SETPRIV_BINARY, ['--pdeathsig', 'KILL', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  liveChildren.add(child);
-  child.once('exit', () => liveChildren.delete(child));
-  return child;
-}
-
-function collectOutput(child: ChildProcess): () => string {
-  let output = '';
-  const collect = (chunk: Buffer): void => {
-    output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  return () => output;
-}
-
-async function killAndWait(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const escalation = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(escalation);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A message as a test sees it: key and value decoded as UTF-8. */
@@ -411,7 +319,7 @@ export async function readTopic(broker: KafkaBroker, topic: string): Promise<Top
       for (const listener of listeners) listener();
     },
   });
-  await withTimeout(hasJoined, GROUP_JOIN_TIMEOUT_MS, `the test consumer did not join its group on ${topic}`);
+  await withTimeout(hasJoined, GROUP_JOIN_TIMEOUT_MS, `the test consumer did not join its group on ${topic} within ${GROUP_JOIN_TIMEOUT_MS} ms`);
 
   return {
     messages,
@@ -449,12 +357,4 @@ function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
     if (value !== undefined) decoded[name] = Array.isArray(value) ? value.map(String).join(',') : value.toString();
   }
   return decoded;
-}
-
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${message} within ${timeoutMs} ms`)), timeoutMs);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getFreePort } from './ports';
+import { startGuarded, type GuardedProcess } from './child-process';
+import { withFreePort } from './ports';
+import { waitUntil } from './wait';
 
 /** A throwaway Prometheus server (Debian's `prometheus`) scraping the given targets every second. */
 export interface PrometheusServer {
@@ -66,39 +67,11 @@ export const PROMTOOL_BINARY = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool';
 
 // Prometheus opens its TSDB and answers /-/ready within a second or two; the rest is CI margin.
 const READY_TIMEOUT_MS = 20_000;
-const STOP_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 100;
+const READY_PROBE_TIMEOUT_MS = 1_000;
 const HTTP_TIMEOUT_MS = 5_000;
 // One second, so a test sees its traffic in Prometheus within a couple of seconds.
 const SCRAPE_INTERVAL = '1s';
-// getFreePort releases the port before Prometheus binds it, so another process can win the race.
-const START_ATTEMPTS = 3;
-const OUTPUT_TAIL_CHARS = 8_000;
-
-// setpriv (util-linux) execs prometheus with PR_SET_PDEATHSIG, so the kernel kills it
-// even when the Jest worker dies by SIGKILL and no exit hook runs.
-const SETPRIV_BINARY = '/usr/bin/setpriv';
-
-const liveChildren = new Set<ChildProcess>();
-let isExitHookRegistered = false;
-
-function registerExitHook(): void {
-  if (isExitHookRegistered) return;
-  isExitHookRegistered = true;
-  process.on('exit', () => {
-    for (const child of liveChildren) child.kill('SIGKILL');
-  });
-}
-
-class PrometheusStartError extends Error {
-  constructor(
-    message: string,
-    readonly isPortInUse: boolean,
-  ) {
-    super(message);
-    this.name = 'PrometheusStartError';
-  }
-}
 
 /**
  * Starts our own Prometheus on a free loopback port with a temporary config
@@ -109,23 +82,18 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
   if (!existsSync(PROMETHEUS_BINARY)) {
     throw new Error(`${PROMETHEUS_BINARY} not found: install Debian's "prometheus" package (or set PROMETHEUS_BIN)`);
   }
-  registerExitHook();
-  let lastError: unknown;
-  for (let attempt = 0; attempt < START_ATTEMPTS; attempt += 1) {
-    const port = await getFreePort();
+  return withFreePort(async (port) => {
     const workDir = mkdtempSync(join(tmpdir(), 'bff-prometheus-'));
     try {
       const configFile = join(workDir, 'prometheus.yml');
       writeFileSync(configFile, prometheusConfig(options));
-      const child = await spawnPrometheus(port, configFile, join(workDir, 'data'));
-      return new PrometheusProcess(port, child, workDir);
+      const server = await spawnPrometheus(port, configFile, join(workDir, 'data'));
+      return new PrometheusProcess(port, server, workDir);
     } catch (error) {
       rmSync(workDir, { recursive: true, force: true });
-      lastError = error;
-      if (!(error instanceof PrometheusStartError) || !error.isPortInUse) throw error;
+      throw error;
     }
-  }
-  throw lastError;
+  });
 }
 
 /** JSON is YAML: no YAML writer needed, and no quoting surprises in paths. */
@@ -147,7 +115,7 @@ function prometheusConfig(options: StartPrometheusOptions): string {
   );
 }
 
-function spawnPrometheus(port: number, configFile: string, dataDir: string): Promise<ChildProcess> {
+function spawnPrometheus(port: number, configFile: string, dataDir: string): Promise<GuardedProcess> {
   const args = [
     `--config.file=${configFile}`,
     `--storage.tsdb.path=${dataDir}`,
@@ -155,49 +123,16 @@ function spawnPrometheus(port: number, configFile: string, dataDir: string): Pro
     '--storage.tsdb.retention.time=1h',
     '--log.level=warn',
   ];
-  const child = existsSync(SETPRIV_BINARY)
-    ? spawn(SETPRIV_BINARY, ['--pdeathsig', 'KILL', PROMETHEUS_BINARY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(PROMETHEUS_BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  liveChildren.add(child);
-  child.once('exit', () => liveChildren.delete(child));
-
-  let output = '';
-  const collect = (chunk: Buffer): void => {
-    output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-
-  return new Promise((resolve, reject) => {
-    let isSettled = false;
-    const fail = (message: string): void => {
-      if (isSettled) return;
-      isSettled = true;
-      clearTimeout(deadline);
-      const isPortInUse = /address already in use/i.test(output);
-      void killAndWait(child).finally(() => {
-        reject(new PrometheusStartError(`${message}\n--- prometheus output ---\n${output}`, isPortInUse));
-      });
-    };
-    const deadline = setTimeout(() => fail(`prometheus on 127.0.0.1:${port} was not ready within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
-    child.once('error', (error) => fail(`could not run ${PROMETHEUS_BINARY}: ${error.message}`));
-    child.once('exit', (code, signal) => fail(`prometheus exited during start-up (code ${code}, signal ${signal})`));
-
-    const poll = async (): Promise<void> => {
-      while (!isSettled) {
-        const status = await fetch(`http://127.0.0.1:${port}/-/ready`, { signal: AbortSignal.timeout(1_000) })
-          .then((response) => response.status)
-          .catch(() => 0);
-        if (status === 200) {
-          isSettled = true;
-          clearTimeout(deadline);
-          resolve(child);
-          return;
-        }
-        await sleep(POLL_INTERVAL_MS);
-      }
-    };
-    void poll();
+  return startGuarded(PROMETHEUS_BINARY, args, {
+    name: `prometheus on 127.0.0.1:${port}`,
+    readiness: 'answer /-/ready',
+    isReady: () =>
+      fetch(`http://127.0.0.1:${port}/-/ready`, { signal: AbortSignal.timeout(READY_PROBE_TIMEOUT_MS) })
+        .then((response) => response.status === 200)
+        .catch(() => false),
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    pollIntervalMs: POLL_INTERVAL_MS,
+    outputLabel: 'prometheus',
   });
 }
 
@@ -217,15 +152,13 @@ interface ActiveTarget {
 
 class PrometheusProcess implements PrometheusServer {
   readonly url: string;
-  private child: ChildProcess | undefined;
 
   constructor(
     readonly port: number,
-    child: ChildProcess,
+    private readonly server: GuardedProcess,
     private readonly workDir: string,
   ) {
     this.url = `http://127.0.0.1:${port}`;
-    this.child = child;
   }
 
   async query(expr: string, time?: Date): Promise<PromVectorSample[]> {
@@ -248,27 +181,33 @@ class PrometheusProcess implements PrometheusServer {
   }
 
   async waitForTargetUp(timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     let targets: ActiveTarget[] = [];
-    while (Date.now() < deadline) {
-      targets = await this.activeTargets();
-      if (targets.length > 0 && targets.every((target) => target.health === 'up')) return;
-      await sleep(POLL_INTERVAL_MS);
-    }
-    const report = targets.map((target) => `${target.scrapeUrl}: ${target.health} ${target.lastError}`).join('; ');
-    throw new Error(`scrape targets not up within ${timeoutMs} ms: ${report || 'no targets'}`);
+    await waitUntil(
+      async () => {
+        targets = await this.activeTargets();
+        return targets.length > 0 && targets.every((target) => target.health === 'up');
+      },
+      {
+        timeoutMs,
+        intervalMs: POLL_INTERVAL_MS,
+        timeoutMessage: () => {
+          const report = targets.map((target) => `${target.scrapeUrl}: ${target.health} ${target.lastError}`).join('; ');
+          return `scrape targets not up within ${timeoutMs} ms: ${report || 'no targets'}`;
+        },
+      },
+    );
   }
 
   async waitForNextScrape(timeoutMs = 10_000): Promise<void> {
     const since = Date.now();
-    const deadline = since + timeoutMs;
-    while (Date.now() < deadline) {
-      const targets = await this.activeTargets();
-      // lastScrape is when the scrape started: strictly after `since` means it read the counters as they are now.
-      if (targets.length > 0 && targets.every((target) => Date.parse(target.lastScrape) > since && target.health === 'up')) return;
-      await sleep(POLL_INTERVAL_MS);
-    }
-    throw new Error(`no complete scrape of every target within ${timeoutMs} ms`);
+    await waitUntil(
+      async () => {
+        const targets = await this.activeTargets();
+        // lastScrape is when the scrape started: strictly after `since` means it read the counters as they are now.
+        return targets.length > 0 && targets.every((target) => Date.parse(target.lastScrape) > since && target.health === 'up');
+      },
+      { timeoutMs, intervalMs: POLL_INTERVAL_MS, timeoutMessage: `no complete scrape of every target within ${timeoutMs} ms` },
+    );
   }
 
   async rules(): Promise<PromRuleGroup[]> {
@@ -277,9 +216,7 @@ class PrometheusProcess implements PrometheusServer {
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (child) await killAndWait(child);
+    await this.server.stop();
     rmSync(this.workDir, { recursive: true, force: true });
   }
 
@@ -296,20 +233,4 @@ class PrometheusProcess implements PrometheusServer {
     }
     return answer.data;
   }
-}
-
-async function killAndWait(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const escalation = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(escalation);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

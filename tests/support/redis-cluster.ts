@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { startRedis, type RedisServer } from './redis';
+import { waitUntil } from './wait';
 
 const run = promisify(execFile);
 export const REDIS_CLI_BINARY = process.env.REDIS_CLI_BIN ?? '/usr/bin/redis-cli';
@@ -36,23 +37,27 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   }
 }
 
-async function waitForClusterState(nodes: readonly RedisServer[]): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const states = await Promise.all(
-      nodes.map(async (node) => {
-        const client = new Redis(node.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-        try {
-          await client.connect();
-          return String(await client.cluster('INFO')).includes('cluster_state:ok');
-        } catch {
-          return false;
-        } finally {
-          client.disconnect();
-        }
-      }),
-    );
-    if (states.every(Boolean)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('the Redis cluster did not reach cluster_state:ok within 10 s');
+function waitForClusterState(nodes: readonly RedisServer[]): Promise<void> {
+  return waitUntil(() => isClusterStateOk(nodes), {
+    timeoutMs: 10_000,
+    intervalMs: 100,
+    timeoutMessage: 'the Redis cluster did not reach cluster_state:ok within 10 s',
+  });
+}
+
+async function isClusterStateOk(nodes: readonly RedisServer[]): Promise<boolean> {
+  const states = await Promise.all(
+    nodes.map(async (node) => {
+      const client = new Redis(node.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+      try {
+        await client.connect();
+        return String(await client.cluster('INFO')).includes('cluster_state:ok');
+      } catch {
+        return false;
+      } finally {
+        client.disconnect();
+      }
+    }),
+  );
+  return states.every(Boolean);
 }

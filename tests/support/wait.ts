@@ -1,0 +1,69 @@
+/** Bounded waiting for the test servers: nothing in tests/support waits without a deadline. */
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface WaitUntilOptions {
+  readonly timeoutMs: number;
+  /** Pause between the end of one probe and the start of the next. */
+  readonly intervalMs: number;
+  /**
+   * The error when `timeoutMs` has passed. A function is called then, so it
+   * can report what the last probe saw.
+   */
+  readonly timeoutMessage: string | (() => string);
+  /** Ends the wait early, rejecting with the signal's reason (e.g. the process being waited for exited). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Calls `probe` until it answers true. Probes never overlap; one that throws
+ * ends the wait with its error. The deadline is a timer, not a check between
+ * probes, so a hung probe cannot stretch the wait past `timeoutMs`.
+ */
+export function waitUntil(probe: () => boolean | Promise<boolean>, options: WaitUntilOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let isSettled = false;
+    const settle = (): boolean => {
+      if (isSettled) return false;
+      isSettled = true;
+      clearTimeout(deadline);
+      options.signal?.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const fail = (error: unknown): void => {
+      if (settle()) reject(error instanceof Error ? error : new Error(String(error)));
+    };
+    const onAbort = (): void => fail(options.signal?.reason);
+    const deadline = setTimeout(() => {
+      const { timeoutMessage } = options;
+      fail(new Error(typeof timeoutMessage === 'string' ? timeoutMessage : timeoutMessage()));
+    }, options.timeoutMs);
+    if (options.signal?.aborted) {
+      onAbort();
+      return;
+    }
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const poll = async (): Promise<void> => {
+      while (!isSettled) {
+        if (await probe()) {
+          if (settle()) resolve();
+          return;
+        }
+        await sleep(options.intervalMs);
+      }
+    };
+    poll().catch(fail);
+  });
+}
+
+/** `promise`, or a rejection with `message` once `timeoutMs` has passed; the timer never outlives the race. */
+export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
