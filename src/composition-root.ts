@@ -37,7 +37,7 @@ export interface ComposeOptions {
 /** The only place real Redis, IdP, PDP and Kafka clients are built. */
 export function composeGateway(config: Config, logger: Logger, options: ComposeOptions = {}): Gateway {
   const clock = options.clock ?? systemClock;
-  const metrics = options.metrics ?? new GatewayMetrics();
+  const metrics = options.metrics ?? new GatewayMetrics({ maxUserIdLabels: config.telemetry.userLabelLimit });
   const breakerOptions = {
     errorThresholdPercentage: config.breakers.errorThresholdPercentage,
     resetTimeoutMs: config.breakers.resetTimeoutMs,

@@ -67,6 +67,8 @@ export interface Config {
     readonly sampler: string | undefined;
     readonly samplerRatio: number;
     readonly metricExportIntervalMs: number;
+    /** Distinct `user_id` label values before further users count as "other". */
+    readonly userLabelLimit: number;
   };
   readonly logging: { readonly level: string; readonly format: 'json' | 'pretty' };
   readonly rateLimit: {

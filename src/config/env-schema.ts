@@ -37,6 +37,7 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   OTEL_TRACES_SAMPLER_ARG: '0.25',
   OTEL_METRIC_EXPORT_INTERVAL: '15000',
   BFF_VERSION: '1.4.2',
+  METRICS_USER_LABEL_LIMIT: '1000',
   LOG_LEVEL: 'info',
   LOG_FORMAT: 'json',
   TRUSTED_PROXIES: '10.0.0.0/8,fd00::/8',
@@ -155,6 +156,7 @@ export const envSchema = z.object({
   OTEL_TRACES_SAMPLER_ARG: optionalNonEmpty.optional(),
   OTEL_METRIC_EXPORT_INTERVAL: integer(100, 3_600_000).default(15_000),
   BFF_VERSION: optionalNonEmpty.optional(),
+  METRICS_USER_LABEL_LIMIT: integer(1, 100_000).default(1000),
   LOG_LEVEL: z
     .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
       error: 'must be one of trace, debug, info, warn, error, fatal, silent',

@@ -83,6 +83,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
       sampler: env.OTEL_TRACES_SAMPLER,
       samplerRatio: env.OTEL_TRACES_SAMPLER_ARG === undefined ? 1 : Number(env.OTEL_TRACES_SAMPLER_ARG),
       metricExportIntervalMs: env.OTEL_METRIC_EXPORT_INTERVAL,
+      userLabelLimit: env.METRICS_USER_LABEL_LIMIT,
     },
     logging: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
     rateLimit: {

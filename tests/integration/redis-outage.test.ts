@@ -55,6 +55,8 @@ describe('/verify and /ready through a Redis outage', () => {
     await env.redis.restart();
     expect((await eventually(readyStatus, (ready) => ready.status === 200)).status).toBe(200);
     expect((await eventually(() => verifyStatus(browser), (answer) => answer.status === 200)).status).toBe(200);
+    // The breaker closed again by itself: a half-open probe succeeded.
+    expect(metricValue(await env.gateway.metricsText(), 'circuit_breaker_status', { service: 'redis' })).toBe(0);
   });
 
   it('answers 503 when Redis hangs instead of waiting on it, and recovers when it resumes', async () => {

@@ -52,7 +52,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const port = options.port ?? (await getFreePort());
   const config = loadConfig({ PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, ...options.env });
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const metrics = new GatewayMetrics({ collectProcessMetrics: false });
+  const metrics = new GatewayMetrics({ collectProcessMetrics: false, maxUserIdLabels: config.telemetry.userLabelLimit });
   const gateway = composeGateway(config, logger, { clock: options.clock, metrics, refreshLeaseMs: options.refreshLeaseMs });
   const server: Server = createServer(buildRequestListener(gateway.dependencies));
   await new Promise<void>((resolve) => server.listen(config.server.port, '127.0.0.1', resolve));
