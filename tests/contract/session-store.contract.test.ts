@@ -15,6 +15,7 @@ import type { LoginTransactionStore, SessionStore } from '../../src/session/sess
 import { MovableClock } from '../support/gateway';
 import { startRedis, type RedisServer } from '../support/redis';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster';
+import { startRedisSentinel, type RedisSentinel } from '../support/redis-sentinel';
 
 const IDLE_TTL_SECONDS = 2;
 
@@ -124,7 +125,34 @@ const redisCluster: Implementation = (() => {
   };
 })();
 
-describe.each([memory, redis, redisCluster])('$name honours the SessionStore contract', (implementation) => {
+const redisSentinel: Implementation = (() => {
+  let sentinel: RedisSentinel;
+  let client: Redis;
+  const passThrough: RedisGuard = (_operation, command) => command();
+  return {
+    name: 'RedisSessionStore through Redis Sentinel',
+    async setUp() {
+      sentinel = await startRedisSentinel();
+      const [host, port] = sentinel.sentinelAddress.split(':');
+      client = new Redis({ sentinels: [{ host: host!, port: Number(port) }], name: sentinel.masterName });
+      await new Promise<void>((resolve, reject) => {
+        client.once('ready', resolve);
+        client.once('error', reject);
+      });
+      return {
+        sessions: new RedisSessionStore(client, passThrough, IDLE_TTL_SECONDS, { now: () => Date.now() }),
+        transactions: new RedisLoginTransactionStore(client, passThrough),
+        passTime: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      };
+    },
+    async tearDown() {
+      client.disconnect();
+      await sentinel.stop();
+    },
+  };
+})();
+
+describe.each([memory, redis, redisCluster, redisSentinel])('$name honours the SessionStore contract', (implementation) => {
   let subject: StoreUnderTest;
   beforeAll(async () => {
     subject = await implementation.setUp();
