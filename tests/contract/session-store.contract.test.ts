@@ -75,15 +75,21 @@ const memory: Implementation = (() => {
   };
 })();
 
-const redis: Implementation = (() => {
-  let server: RedisServer;
-  let client: Redis;
+/** A RedisSessionStore on a real deployment that `start` brings up; time passes for real (Redis TTLs). */
+function redisBacked(name: string, start: () => Promise<{ client: Redis | Cluster; stop(): Promise<void> }>): Implementation {
+  let deployment: { client: Redis | Cluster; stop(): Promise<void> };
   const passThrough: RedisGuard = (_operation, command) => command();
   return {
-    name: 'RedisSessionStore',
+    name,
     async setUp() {
-      server = await startRedis();
-      client = new Redis(server.url);
+      deployment = await start();
+      const { client } = deployment;
+      if (client.status !== 'ready') {
+        await new Promise<void>((resolve, reject) => {
+          client.once('ready', resolve);
+          client.once('error', reject);
+        });
+      }
       return {
         sessions: new RedisSessionStore(client, passThrough, IDLE_TTL_SECONDS, { now: () => Date.now() }),
         transactions: new RedisLoginTransactionStore(client, passThrough),
@@ -92,65 +98,28 @@ const redis: Implementation = (() => {
       };
     },
     async tearDown() {
-      client.disconnect();
-      await server.stop();
+      deployment.client.disconnect();
+      await deployment.stop();
     },
   };
-})();
+}
 
-const redisCluster: Implementation = (() => {
-  let cluster: RedisCluster;
-  let client: Cluster;
-  const passThrough: RedisGuard = (_operation, command) => command();
-  return {
-    name: 'RedisSessionStore on a 3-master Redis Cluster',
-    async setUp() {
-      cluster = await startRedisCluster();
-      client = new Cluster(cluster.nodeList.split(',').map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })));
-      await new Promise<void>((resolve, reject) => {
-        client.once('ready', resolve);
-        client.once('error', reject);
-      });
-      return {
-        sessions: new RedisSessionStore(client, passThrough, IDLE_TTL_SECONDS, { now: () => Date.now() }),
-        transactions: new RedisLoginTransactionStore(client, passThrough),
-        passTime: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-        redis: client,
-      };
-    },
-    async tearDown() {
-      client.disconnect();
-      await cluster.stop();
-    },
-  };
-})();
+const redis = redisBacked('RedisSessionStore', async () => {
+  const server: RedisServer = await startRedis();
+  return { client: new Redis(server.url), stop: () => server.stop() };
+});
 
-const redisSentinel: Implementation = (() => {
-  let sentinel: RedisSentinel;
-  let client: Redis;
-  const passThrough: RedisGuard = (_operation, command) => command();
-  return {
-    name: 'RedisSessionStore through Redis Sentinel',
-    async setUp() {
-      sentinel = await startRedisSentinel();
-      const [host, port] = sentinel.sentinelAddress.split(':');
-      client = new Redis({ sentinels: [{ host: host!, port: Number(port) }], name: sentinel.masterName });
-      await new Promise<void>((resolve, reject) => {
-        client.once('ready', resolve);
-        client.once('error', reject);
-      });
-      return {
-        sessions: new RedisSessionStore(client, passThrough, IDLE_TTL_SECONDS, { now: () => Date.now() }),
-        transactions: new RedisLoginTransactionStore(client, passThrough),
-        passTime: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      };
-    },
-    async tearDown() {
-      client.disconnect();
-      await sentinel.stop();
-    },
-  };
-})();
+const redisCluster = redisBacked('RedisSessionStore on a 3-master Redis Cluster', async () => {
+  const cluster: RedisCluster = await startRedisCluster();
+  const nodes = cluster.nodeList.split(',').map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) }));
+  return { client: new Cluster(nodes), stop: () => cluster.stop() };
+});
+
+const redisSentinel = redisBacked('RedisSessionStore through Redis Sentinel', async () => {
+  const sentinel: RedisSentinel = await startRedisSentinel();
+  const [host, port] = sentinel.sentinelAddress.split(':');
+  return { client: new Redis({ sentinels: [{ host: host!, port: Number(port) }], name: sentinel.masterName }), stop: () => sentinel.stop() };
+});
 
 describe.each([memory, redis, redisCluster, redisSentinel])('$name honours the SessionStore contract', (implementation) => {
   let subject: StoreUnderTest;
