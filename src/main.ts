@@ -75,4 +75,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-void main();
+process.on('unhandledRejection', (reason) => {
+  process.stderr.write(`bff-gateway: unhandled rejection: ${(reason as Error)?.message ?? String(reason)}\n`);
+});
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bff-gateway: could not start: ${(error as Error)?.message ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -83,6 +83,18 @@ const hostPort = z
   .string()
   .regex(/^[A-Za-z0-9._-]+:\d{1,5}$/, { error: 'each entry must be host:port' });
 
+/** What ioredis would otherwise only reject later, with a stack trace: bad %-escapes, a non-numeric db. */
+function hasUsableRedisParts(value: string): boolean {
+  const url = new URL(value);
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    return false;
+  }
+  return /^\/?\d*$/.test(url.pathname) && url.hostname !== '';
+}
+
 const optionalNonEmpty = z
   .string()
   .trim()
@@ -129,6 +141,10 @@ export const envSchema = z.object({
         .string()
         .refine((value) => URL.canParse(value) && /^rediss?:$/.test(new URL(value).protocol), {
           error: 'must be a redis:// or rediss:// URL',
+          abort: true,
+        })
+        .refine(hasUsableRedisParts, {
+          error: 'must be redis[s]://[user:password@]host[:port][/db]: a numeric db, and credentials whose %-escapes decode',
         })
         .optional(),
     )

@@ -78,7 +78,7 @@ export function parseRoutes(text: string): { routes: RouteConfig[] } | { problem
   return {
     routes: parsed.data.routes.map((route) => ({
       name: route.name,
-      host: route.host?.toLowerCase(),
+      host: route.host?.replace(/\.$/, '').toLowerCase(),
       pathPrefix: normalisePrefix(route.pathPrefix),
       auth: route.auth,
       audience: route.audience,

@@ -23,7 +23,15 @@ export class LogEventPublisher implements EventPublisher {
   ) {}
 
   publish(input: SecurityEventInput): void {
-    const event = toSecurityEvent(input, new Date());
+    // Never throws into the request path: an event that fails its schema is logged as a defect and counted.
+    let event: SecurityEvent;
+    try {
+      event = toSecurityEvent(input, new Date());
+    } catch (error) {
+      this.logger.error({ type: input.type, err: (error as Error).message }, 'security event rejected by its schema');
+      this.metrics.securityEvents.inc({ event_type: input.type, severity: 'invalid' });
+      return;
+    }
     this.metrics.securityEvents.inc({ event_type: event.type, severity: event.severity });
     const level = event.severity === 'info' ? 'info' : 'warn';
     this.logger[level]({ security_event: event }, `security event ${event.type}`);

@@ -31,7 +31,8 @@ export function parseForwardedRequest(headers: IncomingHttpHeaders): ForwardedRe
   let host: string | undefined;
   const rawHost = single(headers['x-forwarded-host']);
   if (rawHost !== undefined) {
-    host = rawHost.replace(/:\d{1,5}$/, '').toLowerCase();
+    // "app.example.com." names the same host (the root label); route hosts are written without it.
+    host = rawHost.replace(/:\d{1,5}$/, '').replace(/\.$/, '').toLowerCase();
     if (!HOST.test(host)) return 'malformed_forwarded_headers';
   }
   const queryAt = uri.indexOf('?');

@@ -47,7 +47,8 @@ export function identityHeaders(user: SessionUser | undefined, accessToken: stri
   ];
 }
 
-const UNSAFE_IN_HEADER = /[^\x20-\x7e]/gu;
+/** Outside printable ASCII, and "%" itself, so that an upstream decoding the value gets back exactly the claim. */
+const UNSAFE_IN_HEADER = /[^\x20-\x24\x26-\x7e]/gu;
 
 /** Claims are IdP data: anything outside printable ASCII is percent-encoded, never passed raw into a header. */
 function headerSafe(value: string | undefined): string {

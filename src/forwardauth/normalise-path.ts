@@ -1,6 +1,7 @@
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const STILL_ENCODED = /%[0-9a-f]{2}/i;
 const ENCODED_SEPARATOR = /%(2f|5c)/i;
+const ENCODED_DOT = /%2e/i;
 /** Letters, digits, "/", "-", "_", "~" and dots that cannot form a dot segment. */
 const PLAIN_PATH = /^(?:\/[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*)*\/?$/;
 
@@ -19,7 +20,9 @@ export function normalisePath(rawPath: string): string | undefined {
     return lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower;
   }
   if (!rawPath.startsWith('/') || rawPath.includes('\\') || rawPath.includes('#') || CONTROL.test(rawPath)) return undefined;
-  if (ENCODED_SEPARATOR.test(rawPath)) return undefined;
+  // An encoded separator or dot is read as a separator or dot segment by some servers and not by
+  // others; the proxy routes on one reading, so the gateway cannot safely pick either.
+  if (ENCODED_SEPARATOR.test(rawPath) || ENCODED_DOT.test(rawPath)) return undefined;
   let decoded: string;
   try {
     decoded = decodeURIComponent(rawPath);
@@ -30,6 +33,8 @@ export function normalisePath(rawPath: string): string | undefined {
   const segments: string[] = [];
   for (const rawSegment of decoded.split('/')) {
     const segment = rawSegment.split(';', 1)[0] as string;
+    // "..;x" is a dot segment to a servlet container and a plain name to Traefik, Go or nginx.
+    if ((segment === '.' || segment === '..') && segment !== rawSegment) return undefined;
     if (segment === '' || segment === '.') continue;
     if (segment === '..') {
       if (segments.length === 0) return undefined;

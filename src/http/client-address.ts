@@ -1,4 +1,4 @@
-import { BlockList, isIPv6 } from 'node:net';
+import { BlockList, isIP, isIPv6 } from 'node:net';
 
 /** Who may send X-Forwarded-*: everyone when TRUSTED_PROXIES is unset (see README, "Trusted proxies"). */
 export class TrustedProxies {
@@ -29,6 +29,7 @@ export class TrustedProxies {
   clientAddress(forwardedFor: string | undefined, remoteAddress: string | undefined): string | undefined {
     if (!forwardedFor || !this.isTrusted(remoteAddress)) return remoteAddress;
     const last = forwardedFor.slice(forwardedFor.lastIndexOf(',') + 1).trim();
-    return last === '' ? remoteAddress : last;
+    // Only an address is believed: anything else would become a rate-limit key or an event field.
+    return isIP(last) === 0 ? remoteAddress : last;
   }
 }

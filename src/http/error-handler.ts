@@ -44,6 +44,8 @@ export function createErrorHandler(logger: Logger) {
       return;
     }
     if (problem.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(problem.retryAfterSeconds));
+    // An error page must not be cached any more than the success it replaces (the callback's is no-store).
+    res.setHeader('Cache-Control', 'no-store');
     res.status(problem.status);
     if (req.accepts(['json', 'html']) === 'html' && req.path.startsWith('/auth/')) {
       res.type('html').send(errorPage(problem));

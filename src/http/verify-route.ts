@@ -110,7 +110,7 @@ export function createVerifyHandler(deps: VerifyDependencies) {
     } catch (error) {
       outcome = outcomeOfError(deps, error, requestId);
     }
-    const status = respond(deps, res, outcome, correlation);
+    const status = respondSafely(deps, res, outcome, correlation, requestId);
     if (span.isRecording()) {
       span.setAttributes({ 'http.request.method': req.method ?? 'GET', 'http.response.status_code': status, 'bff.request_id': requestId });
       if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
@@ -163,9 +163,9 @@ async function decide(deps: VerifyDependencies, req: IncomingMessage, requestId:
   }
   const violation = findBindingViolation(deps.binding, auth.binding, header(req, 'user-agent'), clientAddress);
   if (violation) {
+    await endSession(deps, sessionId, 'binding_failure', auth.user.sub);
     deps.metrics.sessionBindingFailed(violation);
     deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation, requestId, clientAddress });
-    await endSession(deps, sessionId, 'binding_failure', auth.user.sub);
     return { kind: 'refuse', status: 401, error: 'session_binding' };
   }
   if (deps.rateLimiter) {
@@ -237,6 +237,20 @@ function outcomeOfError(deps: VerifyDependencies, error: unknown, requestId: str
   // Unknown failure: never allow. 503 tells the proxy to retry rather than show a broken page forever.
   deps.logger.error({ request_id: requestId, err: error }, 'verify failed unexpectedly');
   return { kind: 'unavailable', dependency: 'gateway', retryAfterSeconds: 1 };
+}
+
+/** A value the IdP sent that cannot go into a header (say a token with CR/LF) becomes a 503, not a crash. */
+function respondSafely(deps: VerifyDependencies, res: ServerResponse, outcome: Outcome, correlation: string[], requestId: string): number {
+  try {
+    return respond(deps, res, outcome, correlation);
+  } catch (error) {
+    deps.logger.error({ request_id: requestId, err: (error as Error).message }, 'verify answer could not be written');
+    if (res.headersSent) {
+      res.destroy();
+      return 500;
+    }
+    return respond(deps, res, { kind: 'unavailable', dependency: 'gateway', retryAfterSeconds: 1 }, correlation);
+  }
 }
 
 /**

@@ -29,6 +29,7 @@ export interface RefreshedTokens {
   readonly refreshToken: string | undefined;
   readonly idToken: string | undefined;
   readonly accessTokenExpiresAt: number;
+  readonly accessTokenIssuedAt: number;
 }
 
 export interface ExchangedToken {

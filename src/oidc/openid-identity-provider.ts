@@ -109,6 +109,7 @@ export class OpenIdIdentityProvider implements IdentityProvider {
         refreshToken: tokens.refresh_token,
         idToken: tokens.id_token,
         accessTokenExpiresAt: this.expiresAt(tokens.expiresIn()),
+        accessTokenIssuedAt: this.options.clock.now(),
       },
       user: toSessionUser({ ...claims, ...userInfo, sub: claims.sub }),
       idpSessionId: typeof claims.sid === 'string' ? claims.sid : undefined,
@@ -125,6 +126,7 @@ export class OpenIdIdentityProvider implements IdentityProvider {
         refreshToken: tokens.refresh_token,
         idToken: tokens.id_token,
         accessTokenExpiresAt: this.expiresAt(tokens.expiresIn()),
+        accessTokenIssuedAt: this.options.clock.now(),
       };
     } catch (error) {
       if (isInvalidGrant(error)) throw new RefreshTokenRejected(error);

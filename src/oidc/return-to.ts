@@ -33,5 +33,7 @@ export function safeReturnTo(candidate: unknown, publicOrigin: string): string {
     return '/';
   }
   if (resolved.origin !== publicOrigin) return '/';
-  return `${resolved.pathname}${resolved.search}${resolved.hash}`;
+  const result = `${resolved.pathname}${resolved.search}${resolved.hash}`;
+  // Dot segments resolve only now ("/.//evil" becomes "//evil"): the result gets the same checks.
+  return result.startsWith('//') || result.startsWith('/\\') ? '/' : result;
 }

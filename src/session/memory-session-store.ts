@@ -128,6 +128,8 @@ export class MemorySessionStore extends Store implements SessionStore {
   }
 }
 
+const MAX_PENDING_LOGINS = 100_000;
+
 export class MemoryLoginTransactionStore implements LoginTransactionStore {
   private readonly transactions = new Map<string, { transaction: LoginTransaction; expiresAt: number }>();
   /** Accepted logout token ids and when they may be forgotten. */
@@ -137,6 +139,11 @@ export class MemoryLoginTransactionStore implements LoginTransactionStore {
 
   async save(state: string, transaction: LoginTransaction, ttlSeconds: number): Promise<void> {
     this.prune();
+    // Abandoned logins are cheap to create: past the cap the oldest give way (Maps iterate in insertion order).
+    for (const oldest of this.transactions.keys()) {
+      if (this.transactions.size < MAX_PENDING_LOGINS) break;
+      this.transactions.delete(oldest);
+    }
     this.transactions.set(state, { transaction, expiresAt: this.clock.now() + ttlSeconds * 1000 });
   }
 

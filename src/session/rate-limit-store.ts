@@ -34,6 +34,8 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 }
 
+const MAX_TRACKED_KEYS = 100_000;
+
 export class MemoryRateLimitStore implements RateLimitStore {
   private readonly windows = new Map<string, { count: number; resetAt: number }>();
 
@@ -41,7 +43,9 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   async hit(key: string, windowMs: number): Promise<RateLimitHit> {
     const now = this.clock.now();
-    if (this.windows.size > 100_000) this.prune(now);
+    if (this.windows.size > MAX_TRACKED_KEYS) this.prune(now);
+    // Still full of live windows (many addresses at once): forgetting them errs towards letting requests in.
+    if (this.windows.size > MAX_TRACKED_KEYS) this.windows.clear();
     const current = this.windows.get(key);
     const window = current && current.resetAt > now ? current : { count: 0, resetAt: (Math.floor(now / windowMs) + 1) * windowMs };
     window.count += 1;

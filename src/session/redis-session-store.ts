@@ -168,8 +168,9 @@ export class RedisSessionStore implements SessionStore {
   async touch(sessionId: string, record: StoredSession): Promise<void> {
     const ttl = sessionTtlSeconds(record, this.idleTtlSeconds, this.clock.now());
     if (ttl <= 0) return this.destroy(sessionId);
-    await this.guard('expire', () => this.client.expire(SESSION_KEY_PREFIX + sessionId, ttl));
-    await this.index(sessionId, record);
+    const isAlive = (await this.guard('expire', () => this.client.expire(SESSION_KEY_PREFIX + sessionId, ttl))) === 1;
+    // A session destroyed in the meantime must not come back into the active index.
+    if (isAlive) await this.index(sessionId, record);
   }
 
   async destroy(sessionId: string): Promise<void> {

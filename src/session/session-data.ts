@@ -16,6 +16,8 @@ export interface TokenSet {
   readonly idToken: string | undefined;
   /** Epoch milliseconds. */
   readonly accessTokenExpiresAt: number;
+  /** Epoch milliseconds when the access token was obtained; absent in sessions from older versions. */
+  readonly accessTokenIssuedAt?: number;
 }
 
 /** What a logged-in session holds besides express-session's own `cookie`. */

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RefreshTokenRejected } from '../errors/app-error';
+import { DependencyUnavailable, RefreshTokenRejected } from '../errors/app-error';
 import type { EventPublisher } from '../events/security-events';
 import type { IdentityProvider } from '../oidc/identity-provider';
 import type { GatewayMetrics } from '../telemetry/metrics';
@@ -53,8 +53,15 @@ export class SessionRefresher {
 
   constructor(private readonly options: SessionRefresherOptions) {}
 
+  /**
+   * Within 60 s of expiry, or within the last half of the token's life when
+   * it lives shorter than two minutes: an IdP issuing 60 s tokens must not
+   * see a refresh on every request.
+   */
   needsRefresh(tokens: TokenSet): boolean {
-    return tokens.accessTokenExpiresAt - this.options.clock.now() <= REFRESH_WINDOW_MS;
+    const lifetime = tokens.accessTokenIssuedAt === undefined ? Infinity : tokens.accessTokenExpiresAt - tokens.accessTokenIssuedAt;
+    const window = Math.min(REFRESH_WINDOW_MS, lifetime / 2);
+    return tokens.accessTokenExpiresAt - this.options.clock.now() <= window;
   }
 
   isExpired(tokens: TokenSet): boolean {
@@ -122,11 +129,10 @@ export class SessionRefresher {
         refreshToken: refreshed.refreshToken ?? tokens.refreshToken,
         idToken: refreshed.idToken ?? tokens.idToken,
         accessTokenExpiresAt: refreshed.accessTokenExpiresAt,
+        accessTokenIssuedAt: refreshed.accessTokenIssuedAt,
       };
       const updated: StoredSession = { ...current, auth: { ...current.auth, tokens: cipher.seal(next) } };
-      if (!(await lease.commit(updated))) {
-        this.options.logger.warn({ session: 'refresh' }, 'refresh lock lost before the rotated tokens were stored');
-      }
+      if (!(await lease.commit(updated))) return await this.afterLostCommit(sessionId, next);
       metrics.tokenRefresh.inc({ service, status: 'success' });
       metrics.tokenRefreshSuccess.inc({ user_id: metrics.userLabel(current.auth.user.sub) });
       const durationMs = performance.now() - started;
@@ -134,6 +140,8 @@ export class SessionRefresher {
       this.options.logger.debug({ durationMs, at: clock.now() }, 'access token refreshed');
       return { kind: 'fresh', record: updated, tokens: next };
     } catch (error) {
+      // The store failing is not the IdP failing: no refresh failure, no back-off, the caller answers 503 (redis).
+      if (error instanceof DependencyUnavailable && error.dependency === 'redis') throw error;
       metrics.tokenRefresh.inc({ service, status: 'failure' });
       if (error instanceof RefreshTokenRejected) return await this.end(sessionId, current, 'invalid_grant');
       metrics.tokenRefreshFailed.inc({ reason: 'idp_unavailable' });
@@ -144,6 +152,22 @@ export class SessionRefresher {
     } finally {
       await lease.release().catch(() => undefined);
     }
+  }
+
+  /**
+   * The commit was refused: the session was destroyed meanwhile (logout,
+   * back-channel logout), or the lease lapsed. The store decides what holds.
+   */
+  private async afterLostCommit(sessionId: string, refreshed: TokenSet): Promise<FreshnessOutcome> {
+    const stored = await this.options.store.get(sessionId);
+    const tokens = stored?.auth ? this.options.cipher.open(stored.auth.tokens) : undefined;
+    if (!stored || !tokens) {
+      // Ended while we refreshed: the refresh token we were just given must not outlive it.
+      if (refreshed.refreshToken) await this.options.identityProvider.revoke(refreshed.refreshToken, 'refresh_token').catch(() => undefined);
+      return { kind: 'ended', reason: 'expired' };
+    }
+    this.options.logger.warn('refresh lease lost before the rotated tokens were stored; using what the store holds');
+    return this.isExpired(tokens) ? { kind: 'unavailable' } : { kind: 'fresh', record: stored, tokens };
   }
 
   /** The IdP is down or busy: a still-valid token keeps being served, an expired one cannot be. */

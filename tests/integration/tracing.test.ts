@@ -38,8 +38,8 @@ describe('OpenTelemetry traces of the running gateway', () => {
     const port = await getFreePort();
     origin = `http://127.0.0.1:${port}`;
     redis = await startRedis();
-    // 61 s tokens are inside the 60 s refresh window a second after they are issued.
-    idp = await startTestIdp({ accessTokenTtlSeconds: 61, clients: [bffTestClient({ redirect_uris: [`${origin}/auth/callback`] })] });
+    // 4 s tokens enter their refresh window (the last half of a short life) 2 s after they are issued.
+    idp = await startTestIdp({ accessTokenTtlSeconds: 4, clients: [bffTestClient({ redirect_uris: [`${origin}/auth/callback`] })] });
     receiver = await startOtlpReceiver();
     logLines = [];
     gateway = spawn(process.execPath, [MAIN], {
@@ -87,7 +87,7 @@ describe('OpenTelemetry traces of the running gateway', () => {
   it('one /verify that refreshes is one trace: server span, breaker spans, Redis spans and the IdP token call, joined to its logs', async () => {
     const browser = new Browser();
     await loginWithIdp(browser, `${origin}/auth/login`, { username: 'alice' });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await new Promise((resolve) => setTimeout(resolve, 2500));
     await idp.reset();
 
     const response = await browser.request(`${origin}/verify`, { headers: forwarded('/api/orders') });

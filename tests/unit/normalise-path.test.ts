@@ -21,16 +21,20 @@ describe('normalisePath', () => {
     expect(normalisePath(raw)).toBe(expected);
   });
 
-  it('resolves encoded dot segments like plain ones', () => {
-    expect(normalisePath('/a/%2e%2e/b')).toBe('/b');
+  it('treats encoded dot segments as ambiguous: some servers resolve them, the proxy may not', () => {
+    expect(normalisePath('/a/%2e%2e/b')).toBeUndefined();
   });
 
-  it('resolves upper-case encoded dot segments too', () => {
-    expect(normalisePath('/a/%2E/b')).toBe('/a/b');
+  it('treats upper-case encoded dot segments as ambiguous too', () => {
+    expect(normalisePath('/a/%2E/b')).toBeUndefined();
   });
 
-  it('reads "..;x" as a ".." segment, as a servlet container would', () => {
-    expect(normalisePath('/a/b/..;x/c')).toBe('/a/c');
+  it('treats "..;x" as ambiguous: a ".." segment to a servlet container, a name to Traefik', () => {
+    expect(normalisePath('/a/b/..;x/c')).toBeUndefined();
+  });
+
+  it('still drops ";" parameters from ordinary segments', () => {
+    expect(normalisePath('/a;jsessionid=1/b')).toBe('/a/b');
   });
 
   it.each([
