@@ -17,13 +17,16 @@
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# ---- build: full install, compile TypeScript --------------------------------
-FROM ${NODE_IMAGE} AS build
+# ---- base: what both install stages share -----------------------------------
+FROM ${NODE_IMAGE} AS base
 WORKDIR /app
 ENV CI=true \
     npm_config_fund=false \
     npm_config_audit=false \
     npm_config_update_notifier=false
+
+# ---- build: full install, compile TypeScript --------------------------------
+FROM base AS build
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
@@ -34,12 +37,7 @@ RUN npm run build
 # A separate clean install rather than `npm prune`, so no dev-only file or
 # install-script side effect can reach the final image. No production
 # dependency needs an install script.
-FROM ${NODE_IMAGE} AS prod-deps
-WORKDIR /app
-ENV CI=true \
-    npm_config_fund=false \
-    npm_config_audit=false \
-    npm_config_update_notifier=false
+FROM base AS prod-deps
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts \
     && npm cache clean --force

@@ -61,12 +61,6 @@ export class CsrfRejected extends AppError {
   }
 }
 
-export class Forbidden extends AppError {
-  constructor(detail: string) {
-    super('forbidden', 403, detail);
-  }
-}
-
 /** A dependency (Redis, IdP, PDP) could not answer; the request may be retried. */
 export class DependencyUnavailable extends AppError {
   constructor(

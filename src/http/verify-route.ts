@@ -141,10 +141,10 @@ async function decide(deps: VerifyDependencies, req: IncomingMessage, requestId:
     { csrf: header(req, 'x-csrf'), origin: header(req, 'origin'), fetchSite: header(req, 'sec-fetch-site') },
     deps.publicOrigin,
   );
-  const clientAddress = deps.trustedProxies.clientAddress(header(req, 'x-forwarded-for'), remoteAddress);
+  const clientAddressOf = () => deps.trustedProxies.clientAddress(header(req, 'x-forwarded-for'), remoteAddress);
   if (csrf) {
     deps.metrics.csrfViolations.inc({ reason: csrf });
-    deps.events.publish({ type: 'csrf_violation', severity: 'warning', reason: csrf, requestId, clientAddress, route: route.name });
+    deps.events.publish({ type: 'csrf_violation', severity: 'warning', reason: csrf, requestId, clientAddress: clientAddressOf(), route: route.name });
     return { kind: 'refuse', status: 403, error: 'csrf' };
   }
 
@@ -161,11 +161,13 @@ async function decide(deps: VerifyDependencies, req: IncomingMessage, requestId:
     await endSession(deps, sessionId, 'absolute_timeout', auth.user.sub);
     return { kind: 'login', request };
   }
+  // Only ua+ip binding looks at the address; the others never compute it.
+  const clientAddress = deps.binding === 'ua+ip' ? clientAddressOf() : undefined;
   const violation = findBindingViolation(deps.binding, auth.binding, header(req, 'user-agent'), clientAddress);
   if (violation) {
     await endSession(deps, sessionId, 'binding_failure', auth.user.sub);
     deps.metrics.sessionBindingFailed(violation);
-    deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation, requestId, clientAddress });
+    deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation, requestId, clientAddress: clientAddressOf() });
     return { kind: 'refuse', status: 401, error: 'session_binding' };
   }
   if (deps.rateLimiter) {
