@@ -71,6 +71,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
     clientId: developmentIdp?.clientId ?? (config.oidc.kind === 'external' ? config.oidc.clientId : ''),
     clientSecret: developmentIdp?.clientSecret ?? (config.oidc.kind === 'external' ? config.oidc.clientSecret : ''),
     scopes: config.oidc.scopes,
+    groupsClaim: config.oidc.groupsClaim,
     redirectUri: `${config.server.publicOrigin}/auth/callback`,
     timeoutMs: config.oidc.timeoutMs,
     allowHttp: config.server.environment !== 'production',

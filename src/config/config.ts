@@ -23,9 +23,21 @@ export type OidcConfig =
       readonly clientId: string;
       readonly clientSecret: string;
       readonly scopes: readonly string[];
+      /** OIDC_GROUPS_CLAIM: a claim name or dotted path; unset reads `groups`, else `roles`. */
+      readonly groupsClaim: string | undefined;
       readonly timeoutMs: number;
     }
-  | { readonly kind: 'development'; readonly scopes: readonly string[]; readonly timeoutMs: number };
+  | { readonly kind: 'development'; readonly scopes: readonly string[]; readonly groupsClaim: string | undefined; readonly timeoutMs: number };
+
+/** TLS_CERT_FILE and TLS_KEY_FILE, read and checked at start-up. */
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly cert: string;
+  readonly key: string;
+  /** The certificate's expiry, exported as a gauge so an alert fires before it lapses. */
+  readonly notAfter: Date;
+}
 
 /** The validated, frozen configuration; built only by `loadConfig`. */
 export interface Config {
@@ -36,6 +48,8 @@ export interface Config {
     readonly isHttps: boolean;
     readonly environment: Environment;
     readonly trustedProxies: readonly string[] | undefined;
+    /** Set: listen with TLS, offering h2 and http/1.1 by ALPN. */
+    readonly tls: TlsConfig | undefined;
     readonly shutdownGraceSeconds: number;
   };
   readonly oidc: OidcConfig;

@@ -12,7 +12,10 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   OIDC_ISSUER: 'https://login.example.com/realms/main',
   OIDC_CLIENT_ID: 'bff-gateway',
   OIDC_CLIENT_SECRET: 'a-long-random-client-secret',
-  OIDC_SCOPES: 'openid profile email offline_access',
+  OIDC_SCOPES: 'openid profile email',
+  OIDC_GROUPS_CLAIM: 'realm_access.roles',
+  TLS_CERT_FILE: '/etc/bff/tls/tls.crt',
+  TLS_KEY_FILE: '/etc/bff/tls/tls.key',
   SESSION_SECRET: '$(openssl rand -base64 48)',
   SESSION_IDLE_TTL_SECONDS: '1800',
   SESSION_ABSOLUTE_TTL_SECONDS: '43200',
@@ -103,6 +106,8 @@ const optionalNonEmpty = z
 /** The raw variables, typed and individually validated; cross-checks happen in `loadConfig`. */
 export const envSchema = z.object({
   PORT: integer(1, 65535).default(8080),
+  TLS_CERT_FILE: optionalNonEmpty.optional(),
+  TLS_KEY_FILE: optionalNonEmpty.optional(),
   PUBLIC_URL: z
     .string()
     .trim()
@@ -123,9 +128,20 @@ export const envSchema = z.object({
   OIDC_CLIENT_SECRET: optionalNonEmpty.optional(),
   OIDC_SCOPES: z
     .string()
-    .default('openid profile email offline_access')
+    // Without offline_access: Keycloak would otherwise keep only an offline session (no SSO for the
+    // user's other apps, no back-channel logout) and refuse users who lack the offline_access role.
+    .default('openid profile email')
     .transform((value) => value.split(/[\s,]+/).filter((scope) => scope.length > 0))
     .refine((scopes) => scopes.includes('openid'), { error: 'must include the openid scope' }),
+  OIDC_GROUPS_CLAIM: optionalNonEmpty
+    .pipe(
+      z
+        .string()
+        .regex(/^[^\s.][^\s]*[^\s.]$|^[^\s.]$/u, { error: 'must be a claim name or a dotted path of claim names, without spaces' })
+        .refine((path) => !path.includes('..'), { error: 'must not contain an empty path segment ("..")' })
+        .optional(),
+    )
+    .optional(),
   SESSION_SECRET: commaList
     .refine((secrets) => secrets.length > 0, { error: 'must list at least one secret', abort: true })
     .refine((secrets) => secrets.every((secret) => secret.length >= 32), {

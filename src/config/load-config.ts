@@ -1,8 +1,10 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { z } from 'zod';
 import { EXAMPLES, envSchema, type Env } from './env-schema';
 import { DEFAULT_ROUTES, loadRoutesFile, type RouteConfig } from './routes';
-import type { Config, RedisConfig } from './config';
+import type { Config, RedisConfig, TlsConfig } from './config';
 import { packageVersion } from './package-version';
 
 /** Thrown once with every problem found; main prints one line each and exits non-zero. */
@@ -31,6 +33,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
   const redis = redisConfig(env, later);
   const routes = routesConfig(env, later);
   const trustedProxies = trustedProxiesConfig(env, later);
+  const tls = tlsConfig(env, later);
   crossCheck(env, routes, later);
   // A variable that failed its own check is not blamed again by the cross-checks.
   problems.push(...later.filter((problem) => !invalid.has(problem.variable)));
@@ -45,6 +48,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
       isHttps,
       environment: env.ENVIRONMENT,
       trustedProxies,
+      tls,
       shutdownGraceSeconds: env.SHUTDOWN_GRACE_SECONDS,
     },
     oidc: env.OIDC_ISSUER
@@ -54,11 +58,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
           clientId: env.OIDC_CLIENT_ID as string,
           clientSecret: env.OIDC_CLIENT_SECRET as string,
           scopes: env.OIDC_SCOPES,
+          groupsClaim: env.OIDC_GROUPS_CLAIM,
           timeoutMs: env.IDP_TIMEOUT_MS,
         }
       : {
           kind: 'development' as const,
           scopes: env.OIDC_SCOPES,
+          groupsClaim: env.OIDC_GROUPS_CLAIM,
           timeoutMs: env.IDP_TIMEOUT_MS,
         },
     session: {
@@ -173,6 +179,50 @@ function trustedProxiesConfig(env: Env, problems: Problem[]): readonly string[] 
     }
   }
   return env.TRUSTED_PROXIES;
+}
+
+/**
+ * Both files or neither; each read and parsed now, so a wrong path or a key
+ * that does not match its certificate stops the start with its name, not the
+ * first TLS handshake.
+ */
+function tlsConfig(env: Env, problems: Problem[]): TlsConfig | undefined {
+  const { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile } = env;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) {
+    const missing = certFile ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE';
+    problems.push({ variable: missing, message: `is required with ${certFile ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'} (set both to serve TLS, or neither)` });
+    return undefined;
+  }
+  const cert = readPem('TLS_CERT_FILE', certFile, problems);
+  const key = readPem('TLS_KEY_FILE', keyFile, problems);
+  if (cert === undefined || key === undefined) return undefined;
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch {
+    problems.push({ variable: 'TLS_CERT_FILE', message: `${certFile} does not hold a PEM certificate` });
+    return undefined;
+  }
+  try {
+    if (!certificate.checkPrivateKey(createPrivateKey(key))) {
+      problems.push({ variable: 'TLS_KEY_FILE', message: `${keyFile} is not the private key of the certificate in ${certFile}` });
+      return undefined;
+    }
+  } catch {
+    problems.push({ variable: 'TLS_KEY_FILE', message: `${keyFile} does not hold a PEM private key` });
+    return undefined;
+  }
+  return { certFile, keyFile, cert, key, notAfter: new Date(certificate.validTo) };
+}
+
+function readPem(variable: string, file: string, problems: Problem[]): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    problems.push({ variable, message: `${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
+    return undefined;
+  }
 }
 
 function crossCheck(env: Env, routes: readonly RouteConfig[], problems: Problem[]): void {

@@ -14,6 +14,7 @@ import type {
   LoginResult,
   RefreshedTokens,
 } from './identity-provider';
+import { readGroups } from './groups-claim';
 import { ASYMMETRIC_ALGORITHMS, LogoutTokenVerifier, type LogoutTokenClaims } from './logout-token';
 
 export interface OpenIdProviderOptions {
@@ -21,6 +22,8 @@ export interface OpenIdProviderOptions {
   readonly clientId: string;
   readonly clientSecret: string;
   readonly scopes: readonly string[];
+  /** OIDC_GROUPS_CLAIM; see `readGroups`. */
+  readonly groupsClaim: string | undefined;
   readonly redirectUri: string;
   readonly timeoutMs: number;
   /** Plain-http issuers are only for development and tests. */
@@ -111,7 +114,7 @@ export class OpenIdIdentityProvider implements IdentityProvider {
         accessTokenExpiresAt: this.expiresAt(tokens.expiresIn()),
         accessTokenIssuedAt: this.options.clock.now(),
       },
-      user: toSessionUser({ ...claims, ...userInfo, sub: claims.sub }),
+      user: toSessionUser({ ...claims, ...userInfo, sub: claims.sub }, this.options.groupsClaim),
       idpSessionId: typeof claims.sid === 'string' ? claims.sid : undefined,
     };
   }
@@ -329,10 +332,9 @@ function describeLoginFailure(error: unknown): string {
   return `the login response failed validation (${(error as Error).message})`;
 }
 
-function toSessionUser(claims: Record<string, unknown>): SessionUser {
+function toSessionUser(claims: Record<string, unknown>, groupsClaim: string | undefined): SessionUser {
   const text = (value: unknown) => (typeof value === 'string' && value.length > 0 ? value : undefined);
-  const groupsClaim = claims.groups ?? claims.roles;
-  const groups = Array.isArray(groupsClaim) ? groupsClaim.filter((group): group is string => typeof group === 'string') : [];
+  const groups = readGroups(claims, groupsClaim);
   return {
     sub: String(claims.sub),
     name: text(claims.name),

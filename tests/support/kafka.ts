@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { TEST_SERVERS, testServerCacheDirectory } from './test-servers';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -31,7 +32,7 @@ export interface KafkaBroker {
 }
 
 /** Keep equal to `kafka.version` in tests/support/kafka/pom.xml. */
-export const KAFKA_VERSION = '4.2.0';
+export const KAFKA_VERSION = TEST_SERVERS.kafka.version;
 
 const POM_DIR = join(__dirname, 'kafka');
 const JAVA_BINARY = process.env.JAVA_BIN ?? 'java';
@@ -67,8 +68,7 @@ function removeLiveDataDirs(): void {
 
 /** `${XDG_CACHE_HOME:-~/.cache}/bff-gateway/kafka-<version>`: outside the repository, kept between runs. */
 export function kafkaCacheDir(version = KAFKA_VERSION): string {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'bff-gateway', `kafka-${version}`);
+  return testServerCacheDirectory('kafka', version);
 }
 
 /**

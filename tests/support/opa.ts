@@ -1,4 +1,5 @@
 import { accessSync, constants, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { TEST_SERVERS, testServerCacheDirectory } from './test-servers';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { RestartableServer, runToCompletion, startGuarded, type GuardedProcess } from './child-process';
@@ -9,8 +10,8 @@ import { withFreePort } from './ports';
  * builds with Go 1.26; a newer pin only needs this line changed (the cache
  * directory carries the version, so an old binary is never reused).
  */
-export const OPA_VERSION = 'v1.22.2';
-export const OPA_MODULE = 'github.com/open-policy-agent/opa';
+export const OPA_VERSION = TEST_SERVERS.opa.version;
+export const OPA_MODULE = TEST_SERVERS.opa.module;
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
 /** The example policy directory; `startOpa()` serves its policy.rego. */
@@ -28,8 +29,7 @@ const OUTPUT_TAIL_CHARS = 4_000;
 
 /** Where the pinned binary is kept between runs, outside the work tree. */
 export function opaCacheDirectory(): string {
-  const cacheHome = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(cacheHome, 'bff-gateway', `opa-${OPA_VERSION}`);
+  return testServerCacheDirectory('opa', OPA_VERSION);
 }
 
 let binaryPromise: Promise<string> | undefined;
