@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RequestListener } from 'node:http';
+import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import session from 'express-session';
 import type { Authorizer } from './authz/authorizer';
@@ -81,12 +82,50 @@ export function buildRequestListener(deps: GatewayDependencies): RequestListener
   };
 }
 
+/**
+ * The routes behind two Express applications: one for HTTP/1.1 and one for
+ * HTTP/2 streams (TLS_CERT_FILE). Express swaps every request's prototype for
+ * one built on http.IncomingMessage, which breaks node:http2's compatibility
+ * objects; the second application's prototypes are built on theirs instead.
+ */
+function frameworkApps(routes: express.Router): RequestListener {
+  const http1 = frameworkApp(routes);
+  const http2 = frameworkApp(routes);
+  Object.setPrototypeOf(http2.request, Object.create(Http2ServerRequest.prototype, Object.getOwnPropertyDescriptors(express.request)));
+  const http2Response = Object.create(Http2ServerResponse.prototype, Object.getOwnPropertyDescriptors(express.response));
+  // express-session writes headers through node:http's internal `_implicitHeader` when a body is sent without them.
+  http2Response._implicitHeader = function implicitHeader(this: Http2ServerResponse) {
+    this.writeHead(this.statusCode);
+  };
+  Object.setPrototypeOf(http2.response, http2Response);
+  return (req, res) => {
+    if (req.httpVersionMajor !== 2) return http1(req, res);
+    // HTTP/2 carries the host in :authority; Express and the IdP routes read Host.
+    req.headers.host ??= req.headers[':authority'] as string | undefined;
+    return http2(req, res);
+  };
+}
+
+function frameworkApp(routes: express.Router): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.use(routes);
+  return app;
+}
+
+/** See the PUBLIC_URL comment where it is mounted. */
+function assumeHttpsHop(req: Request, _res: Response, next: NextFunction): void {
+  req.headers['x-forwarded-proto'] = 'https';
+  next();
+}
+
 function isVerifyPath(url: string | undefined): boolean {
   return url !== undefined && url.startsWith('/verify') && (url.length === 7 || url.charCodeAt(7) === 63 /* "?" */);
 }
 
 /** Mounts the routes; never listens and never reads the environment. */
-function assemble(deps: GatewayDependencies): { app: Express; verify: ReturnType<typeof createVerifyHandler> } {
+function assemble(deps: GatewayDependencies): { app: RequestListener; verify: ReturnType<typeof createVerifyHandler> } {
   const { config, metrics, logger, clock } = deps;
   const trustedProxies = new TrustedProxies(config.server.trustedProxies);
   const cipher = new TokenCipher(deps.sessionSecrets);
@@ -132,9 +171,7 @@ function assemble(deps: GatewayDependencies): { app: Express; verify: ReturnType
     clock,
   };
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
+  const app = express.Router();
   app.use(createRequestContext(logger, metrics));
 
   app.get('/health', createHealthHandler(config.telemetry.serviceVersion));
@@ -173,6 +210,9 @@ function assemble(deps: GatewayDependencies): { app: Express; verify: ReturnType
       clock,
     }),
   );
+  // The cookie follows PUBLIC_URL, the origin the browser sees: a TLS-terminating proxy that does not
+  // say X-Forwarded-Proto: https would otherwise make express-session drop the Secure cookie silently.
+  if (config.session.isSecureCookie) app.use('/auth', assumeHttpsHop);
   app.use(
     '/auth',
     session({
@@ -183,7 +223,6 @@ function assemble(deps: GatewayDependencies): { app: Express; verify: ReturnType
       saveUninitialized: false,
       rolling: false,
       unset: 'destroy',
-      // Behind a TLS-terminating proxy the Secure cookie depends on X-Forwarded-Proto.
       proxy: config.session.isSecureCookie,
       genid: () => randomBytes(32).toString('base64url'),
       cookie: { httpOnly: true, secure: config.session.isSecureCookie, sameSite: 'lax', path: '/' },
@@ -198,5 +237,5 @@ function assemble(deps: GatewayDependencies): { app: Express; verify: ReturnType
 
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new AppError('not_found', 404, 'no such endpoint')));
   app.use(createErrorHandler(logger));
-  return { app, verify };
+  return { app: frameworkApps(app), verify };
 }

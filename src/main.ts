@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { ConfigError, loadConfig } from './config/load-config';
 import type { Config } from './config/config';
 
@@ -37,42 +36,31 @@ async function main(): Promise<void> {
   });
   let isShuttingDown = false;
   const gateway = composeGateway(config, logger, { isShuttingDown: () => isShuttingDown });
-  const server: Server = createServer(buildRequestListener(gateway.dependencies));
-  server.listen(config.server.port, () => {
-    logger.info(
-      { port: config.server.port, publicOrigin: config.server.publicOrigin, environment: config.server.environment },
-      `bff-gateway listening on :${config.server.port}`,
-    );
-  });
-  server.on('error', (error) => {
-    logger.fatal({ err: error.message }, 'cannot listen');
+  const { createGatewayServer } = require('./http/server') as typeof import('./http/server');
+  const server = createGatewayServer(buildRequestListener(gateway.dependencies), config.server.tls);
+  await server.listen(config.server.port).catch((error: unknown) => {
+    logger.fatal({ err: (error as Error).message }, 'cannot listen');
     process.exit(1);
   });
-  // Proxies keep connections alive longer than Node's default 5 s; closing first causes resets.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  logger.info(
+    { port: config.server.port, publicOrigin: config.server.publicOrigin, environment: config.server.environment, tls: server.isTls },
+    `bff-gateway listening on :${config.server.port}${server.isTls ? ' (TLS, h2 and http/1.1)' : ''}`,
+  );
 
-  const shutdown = (signal: string) => {
+  const shutdown = async (signal: string) => {
     if (isShuttingDown) return;
     isShuttingDown = true;
-    logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
-    const deadline = setTimeout(() => {
-      logger.warn('grace period over; closing remaining connections');
-      server.closeAllConnections();
-    }, config.server.shutdownGraceSeconds * 1000);
-    deadline.unref();
-    server.close(async () => {
-      clearTimeout(deadline);
-      await gateway.close().catch((error: unknown) => logger.error({ err: (error as Error).message }, 'error while closing clients'));
-      await telemetry?.shutdown().catch(() => undefined);
-      logger.info('stopped');
-      logger.flush?.();
-      process.exit(0);
-    });
-    server.closeIdleConnections();
+    logger.info({ signal }, 'shutting down: no new connections; answering accepted requests and asking their clients to close');
+    const { isClean } = await server.drain(config.server.shutdownGraceSeconds * 1000);
+    if (!isClean) logger.warn('grace period over; remaining connections were closed');
+    await gateway.close().catch((error: unknown) => logger.error({ err: (error as Error).message }, 'error while closing clients'));
+    await telemetry?.shutdown().catch(() => undefined);
+    logger.info('stopped');
+    logger.flush?.();
+    process.exit(0);
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 process.on('unhandledRejection', (reason) => {

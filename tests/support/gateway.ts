@@ -1,8 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import pino from 'pino';
-import { createServer } from 'node:http';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { buildRequestListener } from '../../src/app';
+import { createGatewayServer } from '../../src/http/server';
 import { composeGateway, type Gateway } from '../../src/composition-root';
 import type { Config } from '../../src/config/config';
 import { loadConfig } from '../../src/config/load-config';
@@ -54,12 +55,12 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const metrics = new GatewayMetrics({ collectProcessMetrics: false, maxUserIdLabels: config.telemetry.userLabelLimit });
   const gateway = composeGateway(config, logger, { clock: options.clock, metrics, refreshLeaseMs: options.refreshLeaseMs });
-  const server: Server = createServer(buildRequestListener(gateway.dependencies));
-  await new Promise<void>((resolve) => server.listen(config.server.port, '127.0.0.1', resolve));
+  const server = createGatewayServer(buildRequestListener(gateway.dependencies), config.server.tls);
+  await server.listen(config.server.port, '127.0.0.1');
   const provider = gateway.dependencies.identityProvider as OpenIdIdentityProvider;
   await withTimeout(provider.whenReady(), 10_000, 'IdP discovery did not finish in 10 s');
-  const address = server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${address.port}`;
+  const address = server.server.address() as AddressInfo;
+  const url = `${server.isTls ? 'https' : 'http'}://127.0.0.1:${address.port}`;
   await waitUntilReady(url);
   return {
     url,
@@ -69,8 +70,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     metrics,
     metricsText: () => metrics.registry.metrics(),
     async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.drain(0);
       await gateway.close();
     },
   };
@@ -81,11 +81,24 @@ async function waitUntilReady(url: string): Promise<void> {
   let last = 0;
   await waitUntil(
     async () => {
-      last = (await fetch(`${url}/ready`).catch(() => undefined))?.status ?? 0;
+      last = await statusOf(`${url}/ready`);
       return last === 200;
     },
     { timeoutMs: 10_000, intervalMs: 100, timeoutMessage: () => `${url}/ready did not answer 200 within 10 s (last answer: ${last})` },
   );
+}
+
+/** Over TLS the test certificate is not checked here: this only asks whether the gateway is ready. */
+function statusOf(url: string): Promise<number> {
+  const get = url.startsWith('https:') ? httpsGet : httpGet;
+  return new Promise((resolve) => {
+    const request = get(url, { rejectUnauthorized: false, timeout: 2000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(0));
+  });
 }
 
 /** Sample value of a metric line, e.g. metricValue(text, 'bff_sessions_created_total'). */
