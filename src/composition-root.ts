@@ -7,7 +7,7 @@ import { createEventPublisher } from './events/create-event-publisher';
 import type { DependencyCheck } from './http/operations-routes';
 import { createDevelopmentIdp } from './oidc/development-idp';
 import { OpenIdIdentityProvider, isProtocolRefusal } from './oidc/openid-identity-provider';
-import { createBreaker, type Breaker } from './resilience/breaker';
+import { createBreaker, type BreakerOptions } from './resilience/breaker';
 import { MemoryLoginTransactionStore, MemorySessionStore } from './session/memory-session-store';
 import { RedisLoginTransactionStore, RedisSessionStore, type RedisClient, type RedisGuard } from './session/redis-session-store';
 import { MemoryRateLimitStore, RedisRateLimitStore } from './session/rate-limit-store';
@@ -46,7 +46,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
   const sessionSecrets = config.session.secrets ?? [randomSecretForDevelopment(logger)];
   const closers: Array<() => Promise<void> | void> = [];
 
-  const storage = buildStorage(config, clock, metrics, logger, createBreaker('redis', { ...breakerOptions, timeoutMs: false }, metrics));
+  const storage = buildStorage(config, clock, metrics, logger, breakerOptions);
   closers.push(storage.close);
   const activeSessions = new BackgroundTask(
     'active_sessions_count',
@@ -142,7 +142,13 @@ interface Storage {
   close(): Promise<void>;
 }
 
-function buildStorage(config: Config, clock: Clock, metrics: GatewayMetrics, logger: Logger, breaker: Breaker): Storage {
+function buildStorage(
+  config: Config,
+  clock: Clock,
+  metrics: GatewayMetrics,
+  logger: Logger,
+  breakerOptions: Omit<BreakerOptions, 'timeoutMs'>,
+): Storage {
   const idleTtl = config.session.idleTtlSeconds;
   if (config.redis.kind === 'memory') {
     logger.warn('REDIS_URL is unset: sessions are kept in memory (one process only, lost on restart)');
@@ -155,6 +161,8 @@ function buildStorage(config: Config, clock: Clock, metrics: GatewayMetrics, log
     };
   }
   const client = createRedisClient(config.redis, logger);
+  // ioredis enforces the command timeout; PING while open brings traffic back as soon as Redis answers.
+  const breaker = createBreaker('redis', { ...breakerOptions, timeoutMs: false, probe: () => client.ping() }, metrics);
   const guard: RedisGuard = (operation, command) =>
     breaker.run(async () => {
       const started = performance.now();
@@ -177,6 +185,8 @@ function buildStorage(config: Config, clock: Clock, metrics: GatewayMetrics, log
       name: 'redis',
       decidesReadiness: true,
       check: async () => {
+        // Readiness agrees with what requests get: while the breaker is open, /verify answers 503.
+        if (breaker.isOpen) return { status: 'down', detail: 'circuit breaker open' };
         const started = performance.now();
         await client.ping();
         return { status: 'up', latencyMs: Math.round((performance.now() - started) * 100) / 100 };
@@ -204,7 +214,8 @@ export function createRedisClient(config: Exclude<RedisConfig, { kind: 'memory' 
     commandTimeout: config.commandTimeoutMs,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
-    retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000),
+    // Capped at 1 s so that a restarted Redis is reconnected to, and its breaker probed closed, within about 1.5 s.
+    retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 1000),
   };
   const fromUrl = config.url ? urlOptions(config.url) : {};
   let client: RedisClient;
@@ -216,7 +227,7 @@ export function createRedisClient(config: Exclude<RedisConfig, { kind: 'memory' 
     client = new Cluster(config.nodes.map(hostPort), {
       enableOfflineQueue: false,
       redisOptions: { ...common, ...fromUrl },
-      clusterRetryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000),
+      clusterRetryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 1000),
     });
   }
   let lastError = '';

@@ -26,7 +26,24 @@ export interface BreakerOptions {
   readonly resetTimeoutMs: number;
   readonly volumeThreshold: number;
   readonly isCallerError?: (error: unknown) => boolean;
+  /**
+   * A cheap call that shows the dependency answers again (Redis PING). While
+   * the breaker is open it runs every `probeIntervalMs` and closes the breaker
+   * on success, so traffic resumes within one interval of the dependency's
+   * return instead of after the whole reset timeout.
+   */
+  readonly probe?: () => Promise<unknown>;
+  readonly probeIntervalMs?: number;
 }
+
+/**
+ * Failures in a row that open the breaker whatever the rolling window says.
+ * A dependency that hangs cuts the call rate to (concurrency / timeout), so
+ * the failure percentage over a window full of earlier successes climbs far
+ * too slowly: every request would wait out its timeout for seconds.
+ */
+const CONSECUTIVE_FAILURES_TO_OPEN = 5;
+const DEFAULT_PROBE_INTERVAL_MS = 500;
 
 const RETRY_AFTER_SECONDS = 5;
 
@@ -50,6 +67,8 @@ export function createBreaker(dependency: DependencyName, options: BreakerOption
   breaker.on('open', () => metrics.breakerStateChanged(dependency, 'open'));
   breaker.on('halfOpen', () => metrics.breakerStateChanged(dependency, 'half_open'));
   breaker.on('close', () => metrics.breakerStateChanged(dependency, 'closed'));
+  tripOnConsecutiveFailures(breaker);
+  if (options.probe) probeWhileOpen(breaker, options.probe, options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS);
 
   const fire = async <T>(operation: () => Promise<T>): Promise<T> => {
     try {
@@ -83,6 +102,39 @@ export function createBreaker(dependency: DependencyName, options: BreakerOption
       });
     },
   };
+}
+
+function tripOnConsecutiveFailures(breaker: CircuitBreaker): void {
+  let failuresInARow = 0;
+  // 'timeout' is followed by 'failure' for the same call: counting failures counts timeouts too.
+  breaker.on('failure', () => {
+    failuresInARow += 1;
+    if (failuresInARow >= CONSECUTIVE_FAILURES_TO_OPEN && !breaker.opened) breaker.open();
+  });
+  breaker.on('success', () => (failuresInARow = 0));
+  breaker.on('close', () => (failuresInARow = 0));
+}
+
+/** One probe at a time, only while open; the timer never keeps the process alive. */
+function probeWhileOpen(breaker: CircuitBreaker, probe: () => Promise<unknown>, intervalMs: number): void {
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    timer = setTimeout(async () => {
+      timer = undefined;
+      if (!breaker.opened && !breaker.halfOpen) return;
+      const isUp = await probe().then(
+        () => true,
+        () => false,
+      );
+      if (isUp && (breaker.opened || breaker.halfOpen)) breaker.close();
+      else if (breaker.opened || breaker.halfOpen) schedule();
+    }, intervalMs);
+    timer.unref();
+  };
+  breaker.on('open', () => {
+    if (!timer) schedule();
+  });
+  breaker.on('shutdown', () => clearTimeout(timer));
 }
 
 function stateOf(breaker: CircuitBreaker): string {
