@@ -1,11 +1,20 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
-import type { TLSSocket } from 'node:tls';
+import { Server as NetServer, type Socket } from 'node:net';
 import type { TlsConfig } from '../config/config';
 
 /** Proxies keep connections alive longer than Node's default 5 s; closing first causes resets. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 const HEADERS_TIMEOUT_MS = 66_000;
+/**
+ * While draining, an HTTP/1.1 connection idle this long is closed. A client
+ * may be sending its next request at the very moment an idle connection is
+ * closed (the request is then lost with a reset), and one that keeps sending
+ * is told to close by its next answer anyway: only a connection that went
+ * quiet is closed, and never one between two requests of a busy client.
+ */
+const DRAIN_IDLE_MS = 1_000;
+const DRAIN_SWEEP_MS = 100;
 
 export interface GatewayServer {
   readonly server: Server | Http2SecureServer;
@@ -29,76 +38,85 @@ export interface GatewayServer {
  * load; over TLS it negotiates HTTP/2 and multiplexes every /verify on one.
  */
 export function createGatewayServer(listener: RequestListener, tls: TlsConfig | undefined): GatewayServer {
-  let isDraining = false;
+  const http1 = new Http1Connections();
   const handle: RequestListener = (req, res) => {
-    if (isDraining && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
+    if (req.httpVersionMajor === 1) http1.requestStarted(req, res);
     listener(req, res);
   };
-  return tls ? secureServer(handle, tls, () => (isDraining = true)) : plainServer(handle, () => (isDraining = true));
-}
-
-function plainServer(listener: RequestListener, startDraining: () => void): GatewayServer {
-  const server = createServer(listener);
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  return {
-    server,
-    isTls: false,
-    listen: (port, host) => listen(server, port, host),
-    drain: (graceMs) =>
-      closeWithin(server, graceMs, () => {
-        startDraining();
-        server.closeIdleConnections();
-      }, () => server.closeAllConnections()),
-  };
-}
-
-function secureServer(listener: RequestListener, tls: TlsConfig, startDraining: () => void): GatewayServer {
+  if (!tls) {
+    const server = createServer(handle);
+    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    server.headersTimeout = HEADERS_TIMEOUT_MS;
+    server.on('connection', (socket: Socket) => http1.add(socket));
+    return {
+      server,
+      isTls: false,
+      listen: (port, host) => listen(server, port, host),
+      drain: (graceMs) => drainWithin(server, graceMs, http1, new Set()),
+    };
+  }
   const server = createSecureServer(
     { cert: tls.cert, key: tls.key, allowHTTP1: true, settings: { maxConcurrentStreams: 1000 } },
     // The compatibility objects of node:http2 offer the same surface the gateway uses of node:http's.
-    listener as unknown as (req: unknown, res: unknown) => void,
+    handle as unknown as (req: unknown, res: unknown) => void,
   );
   server.setTimeout(KEEP_ALIVE_TIMEOUT_MS);
   const sessions = new Set<ServerHttp2Session>();
-  const http1Sockets = new Set<TLSSocket>();
   server.on('session', (session: ServerHttp2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
   });
-  server.on('secureConnection', (socket: TLSSocket) => {
-    if (socket.alpnProtocol === 'h2') return;
-    http1Sockets.add(socket);
-    socket.once('close', () => http1Sockets.delete(socket));
-  });
-  // An idle HTTP/1.1 keep-alive socket has no request in flight to carry `Connection: close`.
-  const idleHttp1 = new WeakSet<TLSSocket>();
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (req.httpVersionMajor !== 1) return;
-    const socket = req.socket as TLSSocket;
-    idleHttp1.delete(socket);
-    res.once('finish', () => idleHttp1.add(socket));
+  server.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => {
+    if (socket.alpnProtocol !== 'h2') http1.add(socket);
   });
   return {
     server,
     isTls: true,
     listen: (port, host) => listen(server, port, host),
-    drain: (graceMs) =>
-      closeWithin(
-        server,
-        graceMs,
-        () => {
-          startDraining();
-          // GOAWAY: the client sends nothing new on this session; streams already open complete.
-          for (const session of sessions) session.close();
-          for (const socket of http1Sockets) if (idleHttp1.has(socket)) socket.destroy();
-        },
-        () => {
-          for (const session of sessions) session.destroy();
-          for (const socket of http1Sockets) socket.destroy();
-        },
-      ),
+    drain: (graceMs) => drainWithin(server, graceMs, http1, sessions),
   };
+}
+
+/** HTTP/1.1 connections with the requests in flight on each and when each last went quiet. */
+class Http1Connections {
+  private isDraining = false;
+  private readonly inFlight = new Map<Socket, number>();
+  private readonly quietSince = new Map<Socket, number>();
+
+  add(socket: Socket): void {
+    this.quietSince.set(socket, performance.now());
+    socket.once('close', () => {
+      this.inFlight.delete(socket);
+      this.quietSince.delete(socket);
+    });
+  }
+
+  requestStarted(req: IncomingMessage, res: ServerResponse): void {
+    const { socket } = req;
+    // Node then answers with `Connection: close` and closes the connection after this answer.
+    if (this.isDraining) res.shouldKeepAlive = false;
+    this.inFlight.set(socket, (this.inFlight.get(socket) ?? 0) + 1);
+    this.quietSince.delete(socket);
+    res.once('close', () => {
+      const left = (this.inFlight.get(socket) ?? 1) - 1;
+      this.inFlight.set(socket, left);
+      if (left === 0 && !socket.destroyed) this.quietSince.set(socket, performance.now());
+    });
+  }
+
+  startDraining(): void {
+    this.isDraining = true;
+  }
+
+  closeQuietOnes(quietMs: number): void {
+    const now = performance.now();
+    for (const [socket, since] of this.quietSince) if (now - since >= quietMs) socket.destroy();
+  }
+
+  closeAll(): void {
+    for (const socket of this.quietSince.keys()) socket.destroy();
+    for (const socket of this.inFlight.keys()) socket.destroy();
+  }
 }
 
 function listen(server: Server | Http2SecureServer, port: number, host: string | undefined): Promise<void> {
@@ -111,23 +129,33 @@ function listen(server: Server | Http2SecureServer, port: number, host: string |
   });
 }
 
-function closeWithin(
+function drainWithin(
   server: Server | Http2SecureServer,
   graceMs: number,
-  beginDrain: () => void,
-  cutRemaining: () => void,
+  http1: Http1Connections,
+  sessions: ReadonlySet<ServerHttp2Session>,
 ): Promise<{ readonly isClean: boolean }> {
   return new Promise((resolve) => {
+    http1.startDraining();
     let isClean = true;
+    const sweep = setInterval(() => http1.closeQuietOnes(DRAIN_IDLE_MS), DRAIN_SWEEP_MS);
     const deadline = setTimeout(() => {
       isClean = false;
-      cutRemaining();
+      http1.closeAll();
+      for (const session of sessions) session.destroy();
     }, graceMs);
-    deadline.unref();
-    server.close(() => {
+    // net.Server's close, not http.Server's: the latter also closes every connection that is idle at
+    // this instant, which resets the next request of a client that is between two requests.
+    NetServer.prototype.close.call(server, () => {
+      clearInterval(sweep);
       clearTimeout(deadline);
       resolve({ isClean });
     });
-    beginDrain();
+    // GOAWAY: the client opens nothing new on the session; streams already open complete.
+    for (const session of sessions) session.close();
+    if (graceMs === 0) {
+      http1.closeAll();
+      for (const session of sessions) session.destroy();
+    }
   });
 }
