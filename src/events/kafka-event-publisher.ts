@@ -1,9 +1,11 @@
-import { Kafka, logLevel, Partitioners, type IHeaders, type logCreator, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type IHeaders, type Producer } from 'kafkajs';
 import type { Breaker } from '../resilience/breaker';
 import type { Logger } from '../telemetry/logger';
 import type { GatewayMetrics } from '../telemetry/metrics';
+import { DropOldestBuffer } from './drop-oldest-buffer';
+import { kafkajsLogCreator } from './kafkajs-log-creator';
 import { toSecurityEvent } from './log-event-publisher';
-import type { EventBackendHealth, EventPublisher, SecurityEventInput } from './security-events';
+import type { EventBackendHealth, EventBackendOutage, EventPublisher, SecurityEventInput } from './security-events';
 
 /** Defaults of the Kafka publisher; each can be overridden through `KafkaEventPublisherOptions`. */
 export const KAFKA_PUBLISHER_DEFAULTS = {
@@ -47,95 +49,9 @@ export interface OutgoingMessage {
   readonly headers: IHeaders;
 }
 
-/**
- * A FIFO with a fixed capacity that drops its oldest entries when full.
- *
- * The sender takes a batch out with `takeBatch` and then either `acknowledge`s
- * it (delivered) or `requeue`s it (back at the front, in order). A batch in
- * flight is never dropped, because it may already have reached the broker and
- * dropping it would miscount; overflow drops the oldest entry that is waiting.
- * `size` (waiting + in flight) never exceeds `capacity`.
- */
-export class DropOldestBuffer<T> {
-  private waiting: T[] = [];
-  private head = 0;
-  private inFlight: T[] = [];
-
-  constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`buffer capacity must be a positive integer, got ${capacity}`);
-  }
-
-  /** Entries held: waiting and in flight. */
-  get size(): number {
-    return this.waitingCount + this.inFlight.length;
-  }
-
-  get waitingCount(): number {
-    return this.waiting.length - this.head;
-  }
-
-  get inFlightCount(): number {
-    return this.inFlight.length;
-  }
-
-  /** Appends `entry`; returns how many entries were dropped to make room (0 or 1). */
-  push(entry: T): number {
-    this.waiting.push(entry);
-    return this.trim();
-  }
-
-  /** Moves up to `maxEntries` of the oldest waiting entries in flight and returns them. One batch at a time. */
-  takeBatch(maxEntries: number): readonly T[] {
-    if (this.inFlight.length > 0) throw new Error('a batch is already in flight');
-    const end = Math.min(this.waiting.length, this.head + Math.max(1, maxEntries));
-    this.inFlight = this.waiting.slice(this.head, end);
-    this.head = end;
-    this.compact();
-    return this.inFlight;
-  }
-
-  /** The batch in flight was delivered; returns its length. */
-  acknowledge(): number {
-    const delivered = this.inFlight.length;
-    this.inFlight = [];
-    return delivered;
-  }
-
-  /**
-   * The batch in flight failed: it goes back to the front, ahead of newer
-   * entries. `size` already counted it, so this never overflows.
-   */
-  requeue(): void {
-    this.waiting = [...this.inFlight, ...this.waiting.slice(this.head)];
-    this.head = 0;
-    this.inFlight = [];
-  }
-
-  private trim(): number {
-    let dropped = 0;
-    while (this.size > this.capacity && this.waitingCount > 0) {
-      this.head += 1;
-      dropped += 1;
-    }
-    this.compact();
-    return dropped;
-  }
-
-  /** Dropping from the front only moves `head`; reclaim the slots now and then instead of shifting on every drop. */
-  private compact(): void {
-    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
-      this.waiting = this.waiting.slice(this.head);
-      this.head = 0;
-    } else if (this.head === this.waiting.length) {
-      this.waiting = [];
-      this.head = 0;
-    }
-  }
-}
-
 type SenderState = 'created' | 'running' | 'closing' | 'stopped';
 
-// The same kafkajs or drop warning is logged at most once a minute: a broker that is down repeats itself.
+// The drop warning is logged at most once a minute: a broker that stays down repeats itself.
 const REPEAT_LOG_WINDOW_MS = 60_000;
 
 /**
@@ -166,7 +82,10 @@ export class KafkaEventPublisher implements EventPublisher {
   private sender: Promise<void> | undefined;
   private hasProducerConnected = false;
   private isConnected = false;
+  /** The error of the outage going on now; cleared by the next connect or send that succeeds. */
   private lastError: string | undefined;
+  /** The most recent outage, kept after it ends so that an operator looking later still sees it. */
+  private lastOutage: { error: string; startedAt: Date; endedAt: Date | undefined } | undefined;
   private dropped = 0;
   private lastDropLoggedAt = Number.NEGATIVE_INFINITY;
   /** Ends the sender's wait for work: a new event or close() calls it. */
@@ -204,7 +123,7 @@ export class KafkaEventPublisher implements EventPublisher {
       requestTimeout: this.settings.requestTimeoutMs,
       retry,
       logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(this.logger),
+      logCreator: kafkajsLogCreator(this.logger),
     });
     this.producer = kafka.producer({
       idempotent: true,
@@ -254,7 +173,13 @@ export class KafkaEventPublisher implements EventPublisher {
   }
 
   health(): EventBackendHealth {
-    return { backend: 'kafka', connected: this.isConnected, buffered: this.buffer.size, dropped: this.dropped, lastError: this.lastError };
+    const outage = this.lastOutage;
+    const lastOutage: EventBackendOutage | undefined = outage && {
+      error: outage.error,
+      startedAt: outage.startedAt.toISOString(),
+      endedAt: outage.endedAt?.toISOString(),
+    };
+    return { backend: 'kafka', connected: this.isConnected, buffered: this.buffer.size, dropped: this.dropped, lastError: this.lastError, lastOutage };
   }
 
   /** Delivers what it can within `closeTimeoutMs`, then stops the sender and disconnects. */
@@ -355,17 +280,23 @@ export class KafkaEventPublisher implements EventPublisher {
     this.endPause?.();
   }
 
+  /** A connect or send succeeded: the outage, if there was one, is over and its error is history. */
   private markReachable(): void {
-    if (!this.isConnected && this.lastError !== undefined) {
-      this.logger.info({ topic: this.topic, buffered: this.buffer.size }, 'kafka reachable again');
+    if (this.lastError !== undefined) {
+      this.logger.info({ topic: this.topic, buffered: this.buffer.size, outage_started_at: this.lastOutage?.startedAt.toISOString() }, 'kafka reachable again');
+      if (this.lastOutage) this.lastOutage.endedAt = new Date();
+      this.lastError = undefined;
     }
     this.isConnected = true;
   }
 
   private markUnreachable(error: unknown): void {
     const message = describe(error);
-    if (this.isConnected || this.lastError === undefined) {
+    if (this.lastError === undefined) {
       this.logger.warn({ err: message, topic: this.topic, buffered: this.buffer.size }, 'kafka unreachable: security events are buffered until it returns');
+      this.lastOutage = { error: message, startedAt: new Date(), endedAt: undefined };
+    } else if (this.lastOutage) {
+      this.lastOutage.error = message;
     }
     this.isConnected = false;
     this.lastError = message;
@@ -403,31 +334,4 @@ function settlesWithin(promise: Promise<unknown> | undefined, ms: number): Promi
     };
     promise.then(done, done);
   });
-}
-
-// kafkajs warns that bounded retries weaken its exactly-once guarantee; the
-// publisher retries whole batches itself and promises at least once, so the
-// warning says nothing an operator can act on.
-const EXPECTED_KAFKAJS_WARNINGS = [/Limiting retries for the idempotent producer/];
-
-/**
- * kafkajs's own logging into ours: its warnings and errors only (the level is
- * set on the client), the same message at most once a minute.
- */
-function kafkaLogCreator(logger: Logger): logCreator {
-  const lastLoggedAt = new Map<string, number>();
-  return () =>
-    ({ namespace, level, log }) => {
-      const { message, error } = log as { message: string; error?: string };
-      if (EXPECTED_KAFKAJS_WARNINGS.some((pattern) => pattern.test(message))) return;
-      const key = `${namespace}\u0000${message}`;
-      const now = Date.now();
-      if (now - (lastLoggedAt.get(key) ?? Number.NEGATIVE_INFINITY) < REPEAT_LOG_WINDOW_MS) return;
-      if (lastLoggedAt.size >= 200) lastLoggedAt.clear();
-      lastLoggedAt.set(key, now);
-      // kafkajs says ERROR for conditions it retries (a refused connection, a
-      // coordinator still loading); whether events are at risk is what the
-      // publisher's own lines and /events/health tell, so these stay warnings.
-      logger.warn({ kafkajs: { namespace, level: level === logLevel.ERROR ? 'error' : 'warn', ...(error ? { error } : {}) } }, `kafkajs: ${message}`);
-    };
 }

@@ -63,10 +63,25 @@ export interface EventPublisher {
   close(): Promise<void>;
 }
 
+/** What `GET /events/health` answers. */
 export interface EventBackendHealth {
   readonly backend: 'log' | 'kafka';
   readonly connected: boolean;
+  /** Events held for delivery (waiting and in flight). */
   readonly buffered: number;
+  /** Events lost since start-up: overflow of the buffer, or published after close. */
   readonly dropped: number;
+  /** The error of the outage going on now; absent once a connect or send succeeds again. */
   readonly lastError: string | undefined;
+  /** The most recent outage, kept after it ended; absent when there has been none since start-up. */
+  readonly lastOutage?: EventBackendOutage | undefined;
+}
+
+export interface EventBackendOutage {
+  /** The last error seen during the outage. */
+  readonly error: string;
+  /** ISO 8601: the first failed connect or send. */
+  readonly startedAt: string;
+  /** ISO 8601: the first connect or send that succeeded again; absent while the outage goes on. */
+  readonly endedAt: string | undefined;
 }

@@ -1,7 +1,14 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { join } from 'node:path';
 import type { Browser } from '../support/browser';
 import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '../support/environment';
-import { metricValue, MovableClock, type RunningGateway } from '../support/gateway';
+import { metricValue, MovableClock, TEST_SESSION_SECRET, type RunningGateway } from '../support/gateway';
+import { TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../support/idp';
+import { getFreePort } from '../support/ports';
+import { withDeathSignal } from '../support/child-process';
+import { waitUntil } from '../support/wait';
 import { readTopic, startKafka, type KafkaBroker, type ReceivedMessage, type TopicReader } from '../support/kafka';
 import { uuidV7 } from '../../src/http/request-id';
 import { hashSessionId, securityEventSchema, type SecurityEvent } from '../../src/events/security-events';
@@ -14,6 +21,10 @@ const BUFFER_SIZE = 400;
 const INTO_REFRESH_WINDOW_MS = 250_000;
 // First run: mvn fetches ~45 MB of jars (bounded at 5 min in tests/support/kafka.ts); later runs start in seconds.
 const SETUP_TIMEOUT_MS = 400_000;
+const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
+
+/** Anything that answers HTTP like a gateway: the in-process one, or the built one in its own process. */
+type GatewayAddress = Pick<RunningGateway, 'url'>;
 
 interface EventsHealth {
   backend: string;
@@ -21,6 +32,7 @@ interface EventsHealth {
   buffered: number;
   dropped: number;
   lastError?: string;
+  lastOutage?: { error: string; startedAt: string; endedAt?: string };
 }
 
 function eventOf(message: ReceivedMessage): SecurityEvent {
@@ -32,12 +44,12 @@ function sessionHashOf(browser: Browser, env: TestEnvironment): string {
   return hashSessionId(cookie.slice(2, 45));
 }
 
-async function eventsHealth(gateway: RunningGateway): Promise<EventsHealth> {
+async function eventsHealth(gateway: GatewayAddress): Promise<EventsHealth> {
   return (await (await fetch(`${gateway.url}/events/health`)).json()) as EventsHealth;
 }
 
 /** Polls /events/health until `isDone` holds; fails with the last answer after `timeoutMs`. */
-async function waitForEventsHealth(gateway: RunningGateway, isDone: (health: EventsHealth) => boolean, timeoutMs = 30_000): Promise<EventsHealth> {
+async function waitForEventsHealth(gateway: GatewayAddress, isDone: (health: EventsHealth) => boolean, timeoutMs = 30_000): Promise<EventsHealth> {
   const deadline = Date.now() + timeoutMs;
   let health = await eventsHealth(gateway);
   while (!isDone(health)) {
@@ -52,7 +64,7 @@ async function waitForEventsHealth(gateway: RunningGateway, isDone: (health: Eve
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
 
 /** A POST through the proxy without X-CSRF: 403 and one csrf_violation event carrying `requestId`. Resolves with the status. */
-function postWithoutCsrf(gateway: RunningGateway, requestId: string): Promise<number> {
+function postWithoutCsrf(gateway: GatewayAddress, requestId: string): Promise<number> {
   const url = new URL(`${gateway.url}/verify`);
   return new Promise((resolve, reject) => {
     const headers = { ...forwarded('/api/orders', 'POST'), 'X-Request-ID': requestId };
@@ -64,6 +76,21 @@ function postWithoutCsrf(gateway: RunningGateway, requestId: string): Promise<nu
     req.once('error', reject);
     req.end();
   });
+}
+
+/** Each line that is not a JSON object, as written. */
+function nonJsonLines(output: string): string[] {
+  return output
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .filter((line) => {
+      try {
+        const parsed: unknown = JSON.parse(line);
+        return typeof parsed !== 'object' || parsed === null;
+      } catch {
+        return true;
+      }
+    });
 }
 
 async function kafkaMessages(gateway: RunningGateway, status: string): Promise<number> {
@@ -244,6 +271,82 @@ describe('security events on a real Kafka broker', () => {
       } finally {
         await reader.close();
       }
+    }, 180_000);
+
+    it('once Kafka is back, /events/health clears lastError and keeps the outage as past, with when it started and ended', async () => {
+      await kafka.stop();
+      expect(await postWithoutCsrf(env.gateway, uuidV7())).toBe(403);
+      const down = await waitForEventsHealth(env.gateway, (health) => !health.connected && health.lastError !== undefined);
+      expect(down.lastOutage).toEqual({ error: down.lastError, startedAt: expect.any(String) });
+
+      await kafka.restart();
+      const recovered = await waitForEventsHealth(env.gateway, (health) => health.connected && health.buffered === 0, 60_000);
+      expect(recovered.lastError).toBeUndefined();
+      expect(recovered.lastOutage).toEqual({ error: expect.any(String), startedAt: down.lastOutage!.startedAt, endedAt: expect.any(String) });
+      expect(Date.parse(recovered.lastOutage!.endedAt!)).toBeGreaterThanOrEqual(Date.parse(recovered.lastOutage!.startedAt));
+      const ready = (await (await fetch(`${env.gateway.url}/ready`)).json()) as { checks: Record<string, { status: string; detail?: string }> };
+      expect(ready.checks.kafka).toMatchObject({ status: 'up' });
+    }, 120_000);
+
+    it('the built gateway writes only JSON lines to stdout, and no TimeoutNegativeWarning to stderr, while Kafka is stopped and restarted', async () => {
+      if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
+      const port = await getFreePort();
+      const gateway: GatewayAddress = { url: `http://127.0.0.1:${port}` };
+      const [command, args] = withDeathSignal(process.execPath, [MAIN]);
+      const child = spawn(command, args, {
+        env: {
+          PATH: process.env.PATH ?? '',
+          PORT: String(port),
+          PUBLIC_URL: gateway.url,
+          OIDC_ISSUER: env.idp.issuer,
+          OIDC_CLIENT_ID: TEST_CLIENT_ID,
+          OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET,
+          SESSION_SECRET: TEST_SESSION_SECRET,
+          REDIS_URL: env.redis.url,
+          KAFKA_BROKERS: kafka.brokers,
+          KAFKA_TOPIC: TOPIC,
+          BREAKER_RESET_TIMEOUT_MS: '1000',
+          // Every line the gateway can write, security events included.
+          LOG_LEVEL: 'debug',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      try {
+        await waitUntil(async () => (await eventsHealth(gateway).catch(() => undefined))?.connected === true, {
+          timeoutMs: 30_000,
+          intervalMs: 100,
+          timeoutMessage: () => `the built gateway did not connect to Kafka within 30 s:\n${stdout}\n${stderr}`,
+        });
+        expect(await postWithoutCsrf(gateway, uuidV7())).toBe(403);
+        await waitForEventsHealth(gateway, (health) => health.buffered === 0);
+
+        await kafka.stop();
+        for (let call = 0; call < 5; call++) expect(await postWithoutCsrf(gateway, uuidV7())).toBe(403);
+        await waitForEventsHealth(gateway, (health) => !health.connected && health.lastError !== undefined);
+        await kafka.restart();
+        await waitForEventsHealth(gateway, (health) => health.connected && health.buffered === 0 && health.lastError === undefined, 60_000);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
+
+      expect(nonJsonLines(stdout)).toEqual([]);
+      expect(stderr).not.toContain('TimeoutNegativeWarning');
+      const lines = stdout
+        .split('\n')
+        .filter((line) => line.length > 0)
+        .map((line) => JSON.parse(line) as { message: string; process_warning?: { type: string }; known_issue?: string });
+      // The log saw the outage and the recovery, so the lines above cover both.
+      expect(lines.map((line) => line.message)).toEqual(expect.arrayContaining(['kafka unreachable: security events are buffered until it returns', 'kafka reachable again']));
+      // kafkajs's negative timeout (it schedules one as its first connection drains) became a JSON line of its own.
+      expect(lines.filter((line) => line.process_warning?.type === 'TimeoutNegativeWarning')).toEqual([
+        expect.objectContaining({ level: 'info', known_issue: 'kafkajs#1751' }),
+      ]);
     }, 180_000);
   });
 });

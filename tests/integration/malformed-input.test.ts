@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Browser, loginWithIdp } from '../support/browser';
 import { forwarded, startTestEnvironment, type TestEnvironment } from '../support/environment';
 
@@ -15,6 +19,29 @@ function rawRequest(url: string, path: string, headers: Record<string, string>, 
     req.on('error', reject);
     req.setTimeout(5000, () => req.destroy(new Error('timeout')));
     req.end();
+  });
+}
+
+/**
+ * A /verify request written byte for byte: header lines exactly as given (a
+ * header twice, raw UTF-8), which no HTTP client library would send as is.
+ */
+function verifyOverSocket(url: string, headerLines: readonly string[]): Promise<{ status: number; error: string | undefined }> {
+  const target = new URL(url);
+  const head = ['GET /verify HTTP/1.1', `Host: ${target.host}`, 'Connection: close', ...headerLines, '', ''].join('\r\n');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(Number(target.port), target.hostname, () => socket.end(Buffer.from(head, 'utf8')));
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      // The JSON body, whether sent with Content-Length or in one chunk.
+      const json = /\{.*\}/s.exec(text.slice(text.indexOf('\r\n\r\n') + 4))?.[0];
+      const error = json === undefined ? undefined : (JSON.parse(json) as { error?: string }).error;
+      resolve({ status: Number(text.split(' ', 2)[1]), error });
+    });
   });
 }
 
@@ -109,5 +136,76 @@ describe('malformed input never gets a 5xx', () => {
     const answer = await victim.request(result.finalUrl);
     expect(answer.status).toBe(400);
     expect(victim.cookie('bff-session', env.gateway.url)).toBeUndefined();
+  });
+});
+
+describe('/verify reads each X-Forwarded-* header and path one way only, as the upstream would', () => {
+  let env: TestEnvironment;
+  const ROUTES = `
+routes:
+  - name: assets
+    pathPrefix: /public
+    auth: public
+  - name: everything
+    pathPrefix: /
+`;
+  const others = ['X-Forwarded-Method: GET', 'X-Forwarded-Proto: https', 'X-Forwarded-Host: app.example.test'];
+
+  beforeAll(async () => {
+    const routesFile = join(mkdtempSync(join(tmpdir(), 'bff-routes-')), 'routes.yaml');
+    writeFileSync(routesFile, ROUTES);
+    env = await startTestEnvironment({ withRedis: false, env: { ROUTES_FILE: routesFile } });
+  });
+  afterAll(() => env.close());
+
+  it.each([
+    ['a public path', 200, '/public/app.js'],
+    ['a path that needs a session', 401, '/admin/users'],
+  ])('as a baseline, %s answers %i', async (_description, status, uri) => {
+    expect((await verifyOverSocket(env.gateway.url, [...others, `X-Forwarded-Uri: ${uri}`])).status).toBe(status);
+  });
+
+  it.each([
+    ['X-Forwarded-Uri sent twice, public first', ['X-Forwarded-Uri: /public/app.js', 'X-Forwarded-Uri: /admin/users', ...others]],
+    ['X-Forwarded-Uri sent twice, public last', ['X-Forwarded-Uri: /admin/users', 'X-Forwarded-Uri: /public/app.js', ...others]],
+    ['X-Forwarded-Uri as two values joined with a comma', ['X-Forwarded-Uri: /public/app.js, /admin/users', ...others]],
+    ['X-Forwarded-Uri sent twice, the second empty', ['X-Forwarded-Uri: /public/app.js', 'X-Forwarded-Uri:', ...others]],
+    ['X-Forwarded-Method sent twice', ['X-Forwarded-Uri: /public/app.js', 'X-Forwarded-Method: GET', ...others]],
+    ['X-Forwarded-Host sent twice', ['X-Forwarded-Uri: /public/app.js', ...others, 'X-Forwarded-Host: admin.example.test']],
+    ['X-Forwarded-Proto sent twice', ['X-Forwarded-Uri: /public/app.js', ...others, 'X-Forwarded-Proto: http']],
+    ['X-Forwarded-Port sent twice', ['X-Forwarded-Uri: /public/app.js', ...others, 'X-Forwarded-Port: 443', 'X-Forwarded-Port: 8443']],
+    ['X-Forwarded-Prefix sent twice', ['X-Forwarded-Uri: /public/app.js', ...others, 'X-Forwarded-Prefix: /public', 'X-Forwarded-Prefix: /admin']],
+    ['X-Forwarded-Host as two values joined with a comma', ['X-Forwarded-Uri: /public/app.js', 'X-Forwarded-Method: GET', 'X-Forwarded-Host: app.example.test,admin.example.test']],
+  ])('%s is malformed: 400', async (_description, lines) => {
+    expect(await verifyOverSocket(env.gateway.url, lines)).toEqual({ status: 400, error: 'malformed_forwarded_headers' });
+  });
+
+  it('a list in X-Forwarded-For is not a repeat: it is a list by design', async () => {
+    const lines = [...others, 'X-Forwarded-Uri: /public/app.js', 'X-Forwarded-For: 203.0.113.7, 10.0.0.1', 'X-Forwarded-For: 10.0.0.2'];
+    expect((await verifyOverSocket(env.gateway.url, lines)).status).toBe(200);
+  });
+
+  it.each([
+    ['fullwidth full stops, percent-encoded', '/public/%EF%BC%8E%EF%BC%8E/admin/users'],
+    ['fullwidth full stops, raw UTF-8', '/public/\uff0e\uff0e/admin/users'],
+    ['a one-dot leader pair, raw UTF-8', '/public/\u2024\u2024/admin/users'],
+    ['a two-dot leader, percent-encoded', '/public/%E2%80%A5/admin/users'],
+    ['a fullwidth solidus, raw UTF-8', '/public/..\uff0fadmin/users'],
+    ['a fullwidth reverse solidus, percent-encoded', '/public/..%EF%BC%BCadmin/users'],
+    ['a small reverse solidus, raw UTF-8', '/public/..\ufe68admin/users'],
+    ['fullwidth letters spelling a route segment', '/\uff41\uff44\uff4d\uff49\uff4e/users'],
+    ['a soft hyphen inside a route segment', '/pub%C2%ADlic/app.js'],
+  ])('a path with %s is ambiguous: 400', async (_description, uri) => {
+    expect(await verifyOverSocket(env.gateway.url, [...others, `X-Forwarded-Uri: ${uri}`])).toEqual({ status: 400, error: 'ambiguous_path' });
+  });
+
+  it.each([
+    ['an accented letter, percent-encoded, under a public prefix', 200, '/public/caf%C3%A9.css'],
+    ['Japanese, raw UTF-8, under a public prefix', 200, '/public/日本/app.js'],
+    ['Japanese, percent-encoded, under a public prefix', 200, '/public/%E6%97%A5%E6%9C%AC'],
+    ['an accented letter, raw UTF-8, elsewhere', 401, '/café/menu'],
+    ['Japanese, raw UTF-8, elsewhere', 401, '/api/日本'],
+  ])('an ordinary non-ASCII path (%s) still routes: %i', async (_description, status, uri) => {
+    expect((await verifyOverSocket(env.gateway.url, [...others, `X-Forwarded-Uri: ${uri}`])).status).toBe(status);
   });
 });

@@ -51,6 +51,42 @@ describe('SPA metrics ingestion', () => {
     expect(((await response.json()) as { detail: string }).detail).toContain(named);
   });
 
+  /** Written as JSON text: an object literal with "__proto__" would set a prototype instead of sending the key. */
+  const personalData: Array<[string, string, string[]]> = [
+    ['a "__proto__" attribute holding an email', '{"events":[{"event":"page_view","attributes":{"__proto__":{"email":"ada@example.com"}}}]}', ['events[0].attributes.__proto__', 'events[0].attributes.__proto__.email']],
+    ['a "__proto__" attribute', '{"events":[{"event":"page_view","attributes":{"route":"/","__proto__":"x"}}]}', ['events[0].attributes.__proto__']],
+    ['a "constructor" attribute', '{"events":[{"event":"page_view","attributes":{"constructor":"x"}}]}', ['events[0].attributes.constructor']],
+    ['a "prototype" key beside an event', '{"events":[{"event":"page_view","prototype":{}}]}', ['events[0].prototype']],
+    ['a percent-encoded email', '{"events":[{"event":"page_view","attributes":{"note":"ada%40example.com"}}]}', ['events[0].attributes.note']],
+    ['an email percent-encoded twice', '{"events":[{"event":"page_view","attributes":{"note":"ada%2540example.com"}}]}', ['events[0].attributes.note']],
+    ['an email with a fullwidth at sign', '{"events":[{"event":"page_view","attributes":{"note":"ada＠example.com"}}]}', ['events[0].attributes.note']],
+    ['a card number written with dots', '{"events":[{"event":"page_view","attributes":{"ref":"4111.1111.1111.1111"}}]}', ['events[0].attributes.ref']],
+    ['a card number written with underscores', '{"events":[{"event":"page_view","attributes":{"ref":"4111_1111_1111_1111"}}]}', ['events[0].attributes.ref']],
+    ['a card number sent as a number', '{"events":[{"event":"page_view","attributes":{"ref":4111111111111111}}]}', ['events[0].attributes.ref']],
+    ['a percent-encoded key naming an email', '{"events":[{"event":"page_view","attributes":{"e%6Dail":"x"}}]}', ['events[0].attributes.e%6Dail']],
+    [
+      'personal data in the second of two events',
+      '{"events":[{"event":"page_view","attributes":{"route":"/a"}},{"event":"page_view","attributes":{"password":"x","ref":"4111-1111-1111-1111"}}]}',
+      ['events[1].attributes.password', 'events[1].attributes.ref'],
+    ],
+  ];
+
+  it.each(personalData)(
+    'refuses %s: 400 naming the offending keys, no metric counted, one ingestion_rejected security event',
+    async (_name, body, offendingKeys) => {
+      const before = await env.gateway.metricsText();
+      const response = await postMetrics(env.gateway, body);
+      expect(response.status).toBe(400);
+      const detail = ((await response.json()) as { detail: string }).detail;
+      for (const key of offendingKeys) expect(detail).toContain(key);
+      expect(detail).not.toContain('example.com');
+      const after = await env.gateway.metricsText();
+      expect(metricValue(after, 'bff_public_metrics_total')).toBe(metricValue(before, 'bff_public_metrics_total'));
+      const rejected = (text: string) => metricValue(text, 'bff_security_events_total', { event_type: 'ingestion_rejected', severity: 'warning' });
+      expect(rejected(after)).toBe(rejected(before) + 1);
+    },
+  );
+
   it('refuses a body over 16 KiB with 413 and malformed JSON with 400', async () => {
     const huge = { events: [{ event: 'page_view', attributes: Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`k${i}`, 'v'.repeat(250)])) }] };
     expect((await postMetrics(env.gateway, huge)).status).toBe(413);

@@ -72,9 +72,66 @@ describe('parseForwardedRequest', () => {
     expect(parsed(headers).host).toBeUndefined();
   });
 
-  it('uses the first value when a header arrives as an array', () => {
-    const request = parsed(forwarded({ 'x-forwarded-uri': ['/first', '/second'] as unknown as string }));
-    expect(request.uri).toBe('/first');
+  describe('a single-valued X-Forwarded-* header with more than one value is malformed (SPEC section 4)', () => {
+    // Node joins a header sent twice with ", " (HTTP/1.1 and HTTP/2), so these are what arrives for a repeat.
+    it.each([
+      ['X-Forwarded-Uri sent twice', { 'x-forwarded-uri': '/admin, /public' }],
+      ['X-Forwarded-Uri sent twice, the second empty', { 'x-forwarded-uri': '/public, ' }],
+      ['X-Forwarded-Uri sent twice, the first empty', { 'x-forwarded-uri': ', /public' }],
+      ['X-Forwarded-Uri sent twice with the same value', { 'x-forwarded-uri': '/public, /public' }],
+      ['X-Forwarded-Uri with a tab', { 'x-forwarded-uri': '/public\t/admin' }],
+      ['X-Forwarded-Method sent twice', { 'x-forwarded-method': 'GET, POST' }],
+      ['X-Forwarded-Method joined without a space', { 'x-forwarded-method': 'GET,POST' }],
+      ['X-Forwarded-Host sent twice', { 'x-forwarded-host': 'app.example.com, admin.example.com' }],
+      ['X-Forwarded-Host joined without a space', { 'x-forwarded-host': 'app.example.com,admin.example.com' }],
+      ['X-Forwarded-Proto sent twice', { 'x-forwarded-proto': 'https, http' }],
+      ['X-Forwarded-Proto joined without a space', { 'x-forwarded-proto': 'https,http' }],
+      ['X-Forwarded-Port sent twice', { 'x-forwarded-port': '443, 80' }],
+      ['X-Forwarded-Server sent twice', { 'x-forwarded-server': 'traefik-a, traefik-b' }],
+      ['X-Forwarded-Prefix sent twice', { 'x-forwarded-prefix': '/public, /admin' }],
+      ['a header given as an array', { 'x-forwarded-uri': ['/public', '/admin'] as unknown as string }],
+      ['an unread header given as an array', { 'x-forwarded-proto': ['https', 'http'] as unknown as string }],
+    ])('%s', (_description, extra) => {
+      expect(parseForwardedRequest(forwarded(extra))).toBe('malformed_forwarded_headers');
+    });
+
+    it('keeps a comma inside one X-Forwarded-Uri: a path or query may hold one', () => {
+      expect(parsed(forwarded({ 'x-forwarded-uri': '/api/orders/1,2?ids=3,4' })).normalisedPath).toBe('/api/orders/1,2');
+    });
+
+    it('keeps a comma inside one X-Forwarded-Prefix', () => {
+      expect(parsed(forwarded({ 'x-forwarded-prefix': '/a,b' })).uri).toBe('/api/orders/1?expand=items');
+    });
+
+    it('accepts a list in X-Forwarded-For, which is a list by design', () => {
+      expect(parsed(forwarded({ 'x-forwarded-for': '203.0.113.7, 10.0.0.1' })).method).toBe('GET');
+    });
+  });
+
+  describe('raw non-ASCII bytes in X-Forwarded-Uri', () => {
+    /** What Node hands over for `text` sent as UTF-8 bytes: one character per byte. */
+    const onTheWire = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+
+    it('are read as UTF-8', () => {
+      const request = parsed(forwarded({ 'x-forwarded-uri': onTheWire('/api/café/日本?q=é') }));
+      expect([request.uri, request.normalisedPath]).toEqual(['/api/café/日本?q=é', '/api/café/日本']);
+    });
+
+    it.each([
+      ['fullwidth full stops', '/public/\uff0e\uff0e/admin'],
+      ['a fullwidth solidus', '/public\uff0fadmin'],
+      ['a fullwidth reverse solidus', '/public\uff3cadmin'],
+    ])('holding %s are an ambiguous path', (_description, uri) => {
+      expect(parseForwardedRequest(forwarded({ 'x-forwarded-uri': onTheWire(uri) }))).toBe('ambiguous_path');
+    });
+
+    it('that are not UTF-8 are malformed', () => {
+      expect(parseForwardedRequest(forwarded({ 'x-forwarded-uri': '/caf\u00e9' }))).toBe('malformed_forwarded_headers');
+    });
+
+    it('characters that cannot come off the wire are malformed', () => {
+      expect(parseForwardedRequest(forwarded({ 'x-forwarded-uri': '/\u65e5' }))).toBe('malformed_forwarded_headers');
+    });
   });
 
   it('keeps the URI exactly as sent, for the return after login', () => {

@@ -1,4 +1,4 @@
-import { DropOldestBuffer } from '../../src/events/kafka-event-publisher';
+import { DropOldestBuffer } from '../../src/events/drop-oldest-buffer';
 
 function filled(capacity: number, entries: number[]): { buffer: DropOldestBuffer<number>; dropped: number } {
   const buffer = new DropOldestBuffer<number>(capacity);
