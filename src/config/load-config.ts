@@ -189,13 +189,13 @@ function trustedProxiesConfig(env: Env, problems: Problem[]): readonly string[] 
 function tlsConfig(env: Env, problems: Problem[]): TlsConfig | undefined {
   const { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile } = env;
   if (!certFile && !keyFile) return undefined;
+  const cert = certFile ? readPem('TLS_CERT_FILE', certFile, problems) : undefined;
+  const key = keyFile ? readPem('TLS_KEY_FILE', keyFile, problems) : undefined;
   if (!certFile || !keyFile) {
     const missing = certFile ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE';
     problems.push({ variable: missing, message: `is required with ${certFile ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'} (set both to serve TLS, or neither)` });
     return undefined;
   }
-  const cert = readPem('TLS_CERT_FILE', certFile, problems);
-  const key = readPem('TLS_KEY_FILE', keyFile, problems);
   if (cert === undefined || key === undefined) return undefined;
   let certificate: X509Certificate;
   try {

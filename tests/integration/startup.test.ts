@@ -52,6 +52,8 @@ describe('start-up', () => {
     ['TELEMETRY_ENABLED', 'perhaps'],
     ['LOG_LEVEL', 'loud'],
     ['TRUSTED_PROXIES', '300.1.1.1/8'],
+    ['TLS_CERT_FILE', '/nonexistent/tls.crt'],
+    ['OIDC_GROUPS_CLAIM', 'realm_access..roles'],
   ];
 
   it.each(badVariables)('refuses %s=%j with one line naming it, an example, and exit code 1', async (name, value) => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../../src/config/config';
 import { ConfigError, loadConfig } from '../../src/config/load-config';
 import { DEFAULT_ROUTES } from '../../src/config/routes';
+import { makeTestCertificates, type TestCertificates } from '../support/tls';
 
 const SECRET = 'a-session-secret-of-at-least-32-chars';
 const OLD_SECRET = 'an-older-session-secret-of-32-chars!';
@@ -73,7 +74,7 @@ describe('loadConfig with an empty environment', () => {
   });
 
   it('requests the default scopes', () => {
-    expect(config.oidc.scopes).toEqual(['openid', 'profile', 'email', 'offline_access']);
+    expect(config.oidc.scopes).toEqual(['openid', 'profile', 'email']);
   });
 
   it('uses the default route', () => {
@@ -426,6 +427,65 @@ describe('loadConfig', () => {
     it('reports routes problems alongside other variables', () => {
       const variables = problemsFor({ ROUTES_FILE: join(directory, 'absent.json'), PORT: 'x' }).map((line) => line.split(':')[0]);
       expect(variables.sort()).toEqual(['PORT', 'ROUTES_FILE']);
+    });
+  });
+
+  describe('TLS_CERT_FILE and TLS_KEY_FILE', () => {
+    let certificates: TestCertificates;
+    let other: TestCertificates;
+    beforeAll(() => {
+      certificates = makeTestCertificates();
+      other = makeTestCertificates();
+    });
+    afterAll(() => {
+      certificates.remove();
+      other.remove();
+    });
+
+    it('serves plain HTTP when neither is set', () => {
+      expect(loadConfig({}).server.tls).toBeUndefined();
+    });
+
+    it('reads the certificate and key and keeps the certificate expiry', () => {
+      const tls = loadConfig({ TLS_CERT_FILE: certificates.certFile, TLS_KEY_FILE: certificates.keyFile }).server.tls;
+      expect(tls?.cert).toContain('BEGIN CERTIFICATE');
+      expect(tls?.key).toContain('PRIVATE KEY');
+      expect(tls?.notAfter.getTime()).toBeGreaterThan(Date.now());
+    });
+
+    it('refuses one without the other, naming the missing one', () => {
+      expect(problemsFor({ TLS_CERT_FILE: certificates.certFile })).toEqual([expect.stringMatching(/^TLS_KEY_FILE: is required with TLS_CERT_FILE/)]);
+      expect(problemsFor({ TLS_KEY_FILE: certificates.keyFile })).toEqual([expect.stringMatching(/^TLS_CERT_FILE: is required with TLS_KEY_FILE/)]);
+    });
+
+    it('refuses a file that cannot be read, with its path', () => {
+      const missing = join(directory, 'absent.crt');
+      expect(problemsFor({ TLS_CERT_FILE: missing, TLS_KEY_FILE: certificates.keyFile })).toEqual([
+        expect.stringMatching(new RegExp(`^TLS_CERT_FILE: ${missing} cannot be read \\(ENOENT\\)`)),
+      ]);
+    });
+
+    it('refuses a certificate file that holds no certificate, and a key file that holds no key', () => {
+      expect(problemsFor({ TLS_CERT_FILE: certificates.keyFile, TLS_KEY_FILE: certificates.keyFile })).toEqual([expect.stringMatching(/^TLS_CERT_FILE: .* does not hold a PEM certificate/)]);
+      expect(problemsFor({ TLS_CERT_FILE: certificates.certFile, TLS_KEY_FILE: certificates.certFile })).toEqual([expect.stringMatching(/^TLS_KEY_FILE: .* does not hold a PEM private key/)]);
+    });
+
+    it('refuses a key that is not the certificate\'s', () => {
+      expect(problemsFor({ TLS_CERT_FILE: certificates.certFile, TLS_KEY_FILE: other.keyFile })).toEqual([expect.stringMatching(/^TLS_KEY_FILE: .* is not the private key of the certificate in /)]);
+    });
+  });
+
+  describe('OIDC_GROUPS_CLAIM', () => {
+    it('is unset by default: groups, else roles', () => {
+      expect(loadConfig({}).oidc.groupsClaim).toBeUndefined();
+    });
+
+    it.each(['groups', 'realm_access.roles', 'https://example.com/groups', 'resource_access.bff-gateway.roles'])('accepts %s', (path) => {
+      expect(loadConfig({ OIDC_GROUPS_CLAIM: path }).oidc.groupsClaim).toBe(path);
+    });
+
+    it.each(['realm_access..roles', '.groups', 'groups.', 'my groups'])('refuses %j with one line', (path) => {
+      expect(problemsAbout({ OIDC_GROUPS_CLAIM: path }, 'OIDC_GROUPS_CLAIM')).toHaveLength(1);
     });
   });
 });
