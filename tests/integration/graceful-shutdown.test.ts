@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Agent, get as httpGet, request } from 'node:http';
-import { connect as http2Connect } from 'node:http2';
+import { constants, connect as http2Connect } from 'node:http2';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { startGuarded, type GuardedProcess } from '../support/child-process';
@@ -127,8 +127,11 @@ describe('SIGTERM under steady keep-alive traffic', () => {
         const request = session.request({ ':path': '/health' });
         request.on('response', () => (answered += 1));
         request.on('error', (error: NodeJS.ErrnoException) => {
-          // Refused by the client itself after GOAWAY: never sent, so never accepted.
-          if (error.code !== 'ERR_HTTP2_GOAWAY_SESSION' && error.code !== 'ERR_HTTP2_INVALID_SESSION') streamErrors.push(error.code ?? error.message);
+          // Never accepted, so safe for any client to retry: refused by the client itself after GOAWAY, or
+          // opened while the GOAWAY was on its way and refused unprocessed (RFC 9113 section 6.8, REFUSED_STREAM).
+          const isUnprocessed =
+            error.code === 'ERR_HTTP2_GOAWAY_SESSION' || error.code === 'ERR_HTTP2_INVALID_SESSION' || request.rstCode === constants.NGHTTP2_REFUSED_STREAM;
+          if (!isUnprocessed) streamErrors.push(`${error.code ?? error.message} (RST_STREAM ${request.rstCode})`);
           resolve();
         });
         request.resume();
