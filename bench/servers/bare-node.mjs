@@ -24,9 +24,7 @@ createServer(async (req, res) => {
       'X-Auth-Request-User', user.sub,
       'X-Auth-Request-Email', user.email,
       'X-Auth-Request-Preferred-Username', user.preferredUsername,
-      'X-Auth-Request_User', '', 'X-Auth-Request.User', '',
-      'X-Auth-Request_Email', '', 'X-Auth-Request.Email', '',
-      'X-Auth-Request_Preferred_Username', '', 'X-Auth-Request.Preferred.Username', '',
+      'Cookie', '',
       'X-Request-ID', req.headers['x-request-id'] ?? 'none',
       'Cache-Control', 'no-store',
     ])

@@ -1,31 +1,34 @@
 import type { SessionUser } from '../session/session-data';
 
-const IDENTITY_HEADERS = [
-  'X-Auth-Request-User',
-  'X-Auth-Request-Email',
-  'X-Auth-Request-Preferred-Username',
-] as const;
+/** The identity headers the gateway produces (SPEC section 4). */
+export const IDENTITY_HEADERS = ['X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Preferred-Username'] as const;
 
 /**
- * Spellings some upstream stacks fold onto the same name (CGI/WSGI map "_"
- * and "-" together; some parsers accept "."). The gateway sends them empty on
- * every 2xx so the proxy's authResponseHeaders overwrites whatever a client
- * smuggled in under them.
+ * Every header the proxy copies from a 2xx onto the upstream request: Caddy's
+ * `copy_headers`, or Traefik's `authResponseHeaders` for an operator who lists
+ * names instead of using AUTH_RESPONSE_HEADERS_REGEX. The gateway sends each
+ * of them on every 2xx, empty when it has no value (Caddy 2.6 would otherwise
+ * copy its own placeholder text).
  */
-export const SPOOFABLE_VARIANTS: readonly string[] = IDENTITY_HEADERS.flatMap((name) => {
-  const suffix = name.slice('X-Auth-Request-'.length);
-  return [
-    name.replaceAll('-', '_'),
-    name.replaceAll('-', '.'),
-    `X-Auth-Request_${suffix.replaceAll('-', '_')}`,
-    `X-Auth-Request.${suffix.replaceAll('-', '.')}`,
-  ];
-});
+export const AUTH_RESPONSE_HEADERS: readonly string[] = ['Authorization', ...IDENTITY_HEADERS, 'Cookie', 'X-Request-ID'];
 
-/** Every header the proxy must copy from a 2xx (Traefik `authResponseHeaders`). */
-export const AUTH_RESPONSE_HEADERS: readonly string[] = ['Authorization', ...IDENTITY_HEADERS, ...SPOOFABLE_VARIANTS, 'X-Request-ID'];
-
-const EMPTY_VARIANTS: readonly string[] = SPOOFABLE_VARIANTS.flatMap((variant) => [variant, '']);
+/**
+ * Traefik's `authResponseHeadersRegex` (Go RE2 syntax), as deploy/traefik/dynamic.yml
+ * ships it. Traefik deletes every request header whose (Go-canonical) name
+ * matches and then copies every matching header of the gateway's answer, so
+ * the client's spellings go whatever they are:
+ *
+ * - `X`, `Auth` and `Request` joined by any of "-", "_" and "." in any case,
+ *   then a separator and anything: every spelling of every identity header
+ *   (a name list cannot: X-Auth-Request-Preferred-Username alone has 81), and
+ *   the rest of the X-Auth-Request family other proxies use, which no client
+ *   may send either;
+ * - Authorization (the gateway's bearer token or empty), Cookie (the client's
+ *   cookies without the gateway's own) and X-Request-ID.
+ *
+ * Anchored at both ends: Go's MatchString finds a match anywhere in the name.
+ */
+export const AUTH_RESPONSE_HEADERS_REGEX = '(?i)^(Authorization|Cookie|X-Request-Id|X[-_.]Auth[-_.]Request[-_.].+)$';
 
 /**
  * The identity headers of an allowed request, all present, empty when there
@@ -42,7 +45,6 @@ export function identityHeaders(user: SessionUser | undefined, accessToken: stri
     headerSafe(user?.email),
     'X-Auth-Request-Preferred-Username',
     headerSafe(user?.preferredUsername),
-    ...EMPTY_VARIANTS,
     ...more,
   ];
 }

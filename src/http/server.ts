@@ -56,7 +56,15 @@ export function createGatewayServer(listener: RequestListener, tls: TlsConfig | 
     };
   }
   const server = createSecureServer(
-    { cert: tls.cert, key: tls.key, allowHTTP1: true, settings: { maxConcurrentStreams: 1000 } },
+    {
+      cert: tls.cert,
+      key: tls.key,
+      allowHTTP1: true,
+      settings: { maxConcurrentStreams: 1000 },
+      // As many header fields as node:http takes (maxHeadersCount): HTTP/2's default of 128 would turn a
+      // request with many headers into a proxy error instead of the gateway's answer.
+      maxHeaderListPairs: 2000,
+    },
     // The compatibility objects of node:http2 offer the same surface the gateway uses of node:http's.
     handle as unknown as (req: unknown, res: unknown) => void,
   );

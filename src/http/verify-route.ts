@@ -7,6 +7,7 @@ import type { EventPublisher } from '../events/security-events';
 import { findCsrfViolation } from '../forwardauth/csrf';
 import { parseForwardedRequest, type ForwardedRequest } from '../forwardauth/forwarded-request';
 import { identityHeaders } from '../forwardauth/identity-headers';
+import { upstreamCookie } from '../forwardauth/upstream-cookie';
 import type { RouteMatcher } from '../forwardauth/route-matcher';
 import type { RouteConfig } from '../config/routes';
 import { findBindingViolation } from '../session/binding';
@@ -186,7 +187,7 @@ async function decide(deps: VerifyDependencies, req: IncomingMessage, requestId:
   deps.metrics.otel.sessionValidationDuration.record(performance.now() - validationStarted);
   const fresh = await deps.refresher.ensureFresh(sessionId, record, tokens, route.name);
   if (fresh.kind === 'ended') return { kind: 'login', request };
-  if (fresh.kind === 'unavailable') return { kind: 'unavailable', dependency: 'idp', retryAfterSeconds: 5 };
+  if (fresh.kind === 'unavailable') return { kind: 'unavailable', dependency: 'idp', retryAfterSeconds: fresh.retryAfterSeconds };
 
   if (route.authz === 'pdp' && !(await isAllowedByPolicy(deps, route, request, auth.user, sessionId, requestId))) {
     return { kind: 'refuse', status: 403, error: 'forbidden' };
@@ -262,9 +263,12 @@ function respondSafely(deps: VerifyDependencies, res: ServerResponse, outcome: O
  */
 function respond(deps: VerifyDependencies, res: ServerResponse, outcome: Outcome, correlation: string[]): number {
   switch (outcome.kind) {
-    case 'allow':
-      res.writeHead(200, identityHeaders(outcome.user, outcome.accessToken, ...correlation, 'Cache-Control', 'no-store')).end();
+    case 'allow': {
+      // The client's cookies without the gateway's own, for the proxy to put in place of the client's Cookie.
+      const cookie = upstreamCookie(res.req.headers.cookie, deps.cookie.name);
+      res.writeHead(200, identityHeaders(outcome.user, outcome.accessToken, 'Cookie', cookie, ...correlation, 'Cache-Control', 'no-store')).end();
       return 200;
+    }
     case 'login':
       if (outcome.request.isNavigation) {
         const location = `${deps.publicOrigin}/auth/login?returnTo=${encodeURIComponent(outcome.request.uri)}`;

@@ -1,7 +1,6 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AUTH_RESPONSE_HEADERS } from '../../src/forwardauth/identity-headers';
 import { startGuarded, type GuardedProcess } from './child-process';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream';
 import { startTestEnvironment, type TestEnvironment } from './environment';
@@ -11,31 +10,31 @@ import { withFreePort } from './ports';
 // What startCaddy rejects with when Caddy does not come up, under its earlier name.
 export { ProcessStartError as CaddyStartError } from './child-process';
 
+/**
+ * The Caddyfile users deploy, run where it lies in the repository (not a
+ * copy): what is shipped is what the suite proves. Its `{$VARIABLES}` come
+ * from Caddy's environment.
+ */
+export const SHIPPED_CADDYFILE = join(__dirname, '..', '..', 'deploy', 'caddy', 'Caddyfile.example');
+
 /** A throwaway Caddy (Debian's `caddy`) in front of a gateway and an API upstream. */
 export interface CaddyProxy {
   /** `http://127.0.0.1:PORT`: the origin the browser talks to, and the gateway's PUBLIC_URL. */
   readonly origin: string;
   readonly port: number;
-  /** The Caddyfile it runs, for failure messages. */
+  /** The path of the Caddyfile it runs: SHIPPED_CADDYFILE. */
   readonly caddyfile: string;
   /** Kills Caddy, waits for it to exit and removes its directory. Idempotent. */
   stop(): Promise<void>;
 }
 
-export interface CaddyfileOptions {
-  /** The port Caddy listens on, on 127.0.0.1 only. */
+export interface CaddyOptions {
+  /** The port of the site, `http://127.0.0.1:PORT` (SITE_ADDRESS). */
   readonly port: number;
-  /** `host:port` of the gateway: browser-facing routes and forward_auth's /verify. */
+  /** `host:port` of the gateway: browser-facing routes and forward_auth's /verify (BFF_UPSTREAM). */
   readonly gateway: string;
-  /** `host:port` of the API behind forward_auth. */
+  /** `host:port` of the API behind forward_auth (API_UPSTREAM). */
   readonly apiUpstream: string;
-  /**
-   * Removes every identity header a client sent before forward_auth runs, as
-   * deploy/caddy/Caddyfile.example does. Off, the upstream is protected only
-   * by the gateway answering every spelling (empty when there is no value)
-   * and copy_headers overwriting it. Defaults to true.
-   */
-  readonly stripClientIdentityHeaders?: boolean;
 }
 
 export const CADDY_BINARY = process.env.CADDY_BIN ?? '/usr/bin/caddy';
@@ -48,63 +47,19 @@ const PROBE_TIMEOUT_MS = 1_000;
 const READINESS_PATH = '/__caddy-ready';
 
 /**
- * The Caddyfile of deploy/caddy/Caddyfile.example for one test: plain http on
- * a loopback port, no admin endpoint, no certificates, and forward_auth
- * copying exactly the headers the gateway answers with (AUTH_RESPONSE_HEADERS).
+ * Starts Caddy on deploy/caddy/Caddyfile.example for one test: the site on
+ * plain http (an `http://` address gets no certificate), no admin endpoint,
+ * and resolves once it answers HTTP (bounded).
  */
-export function forwardAuthCaddyfile(options: CaddyfileOptions): string {
-  const identityHeaders = AUTH_RESPONSE_HEADERS.filter((name) => name !== 'X-Request-ID');
-  const strip = options.stripClientIdentityHeaders ?? true;
-  const lines = [
-    '{',
-    '\tadmin off',
-    '\tauto_https off',
-    '}',
-    '',
-    `http://127.0.0.1:${options.port} {`,
-    '\tbind 127.0.0.1',
-    '',
-    '\t@gateway path / /auth /auth/* /idp /idp/* /api/v1/metrics',
-    '\thandle @gateway {',
-    `\t\treverse_proxy ${options.gateway}`,
-    '\t}',
-    '',
-    '\t@api path /api /api/*',
-    '\thandle @api {',
-    '\t\troute {',
-    ...(strip ? identityHeaders.map((name) => `\t\t\trequest_header -${name}`) : []),
-    `\t\t\tforward_auth ${options.gateway} {`,
-    '\t\t\t\turi /verify',
-    '\t\t\t\tcopy_headers {',
-    ...AUTH_RESPONSE_HEADERS.map((name) => `\t\t\t\t\t${name}`),
-    '\t\t\t\t}',
-    '\t\t\t}',
-    `\t\t\treverse_proxy ${options.apiUpstream}`,
-    '\t\t}',
-    '\t}',
-    '',
-    '\thandle {',
-    '\t\trespond "not found" 404',
-    '\t}',
-    '}',
-    '',
-  ];
-  return lines.join('\n');
-}
-
-/** Starts Caddy with `forwardAuthCaddyfile(options)` and resolves once it answers HTTP (bounded). */
-export async function startCaddy(options: CaddyfileOptions): Promise<CaddyProxy> {
+export async function startCaddy(options: CaddyOptions): Promise<CaddyProxy> {
   if (!existsSync(CADDY_BINARY)) {
     throw new Error(`${CADDY_BINARY} not found: apt-get install -y caddy (or set CADDY_BIN)`);
   }
-  const caddyfile = forwardAuthCaddyfile(options);
   // Caddy keeps its data and autosave under XDG directories: a directory of this instance, never the user's.
   const workDir = mkdtempSync(join(tmpdir(), 'bff-caddy-'));
   try {
-    const configFile = join(workDir, 'Caddyfile');
-    writeFileSync(configFile, caddyfile);
-    const child = await spawnCaddy(options.port, configFile, workDir);
-    return new CaddyProcess(options.port, caddyfile, child, workDir);
+    const child = await spawnCaddy(options, workDir);
+    return new CaddyProcess(options.port, SHIPPED_CADDYFILE, child, workDir);
   } catch (error) {
     rmSync(workDir, { recursive: true, force: true });
     throw error;
@@ -129,9 +84,19 @@ class CaddyProcess implements CaddyProxy {
   }
 }
 
-function spawnCaddy(port: number, configFile: string, workDir: string): Promise<GuardedProcess> {
-  return startGuarded(CADDY_BINARY, ['run', '--config', configFile, '--adapter', 'caddyfile'], {
-    env: { PATH: process.env.PATH, HOME: workDir, XDG_DATA_HOME: join(workDir, 'data'), XDG_CONFIG_HOME: join(workDir, 'config') },
+function spawnCaddy(options: CaddyOptions, workDir: string): Promise<GuardedProcess> {
+  const { port } = options;
+  return startGuarded(CADDY_BINARY, ['run', '--config', SHIPPED_CADDYFILE, '--adapter', 'caddyfile'], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: workDir,
+      XDG_DATA_HOME: join(workDir, 'data'),
+      XDG_CONFIG_HOME: join(workDir, 'config'),
+      CADDY_ADMIN: 'off',
+      SITE_ADDRESS: `http://127.0.0.1:${port}`,
+      BFF_UPSTREAM: options.gateway,
+      API_UPSTREAM: options.apiUpstream,
+    },
     name: `caddy on 127.0.0.1:${port}`,
     readiness: 'answer',
     // The catch-all answers 404: Caddy, not something else that grabbed the port, is listening.
@@ -162,7 +127,6 @@ export interface CaddyStack {
 export interface CaddyStackOptions {
   /** Extra gateway variables. */
   readonly env?: Record<string, string>;
-  readonly stripClientIdentityHeaders?: boolean;
 }
 
 /**
@@ -187,7 +151,6 @@ export async function startCaddyStack(options: CaddyStackOptions = {}): Promise<
         port,
         gateway: new URL(environment.gateway.url).host,
         apiUpstream: upstream.address,
-        ...(options.stripClientIdentityHeaders === undefined ? {} : { stripClientIdentityHeaders: options.stripClientIdentityHeaders }),
       });
       const started = environment;
       return {
