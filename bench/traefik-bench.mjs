@@ -16,10 +16,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { COOKIE_NAME, cpuSecondsOf, freePort, loadAverage, median, SECRET, seedSession, startRedis, startServer, statsOf, USER_AGENT } from './support.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const { AUTH_RESPONSE_HEADERS_REGEX } = createRequire(import.meta.url)('../dist/forwardauth/identity-headers.js');
 const REPO = join(here, '..');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
@@ -41,7 +43,7 @@ function forwardAuth(address, caFile) {
     forwardAuth: {
       address,
       trustForwardHeader: true,
-      authResponseHeadersRegex: '(?i)^(authorization|cookie|x[-_.]auth[-_.]request[-_.].*|x[-_.]request[-_.]id)$',
+      authResponseHeadersRegex: AUTH_RESPONSE_HEADERS_REGEX,
       ...(caFile ? { tls: { ca: caFile } } : {}),
     },
   };
