@@ -13,6 +13,7 @@ import { TrustedProxies } from './http/client-address';
 import { createBackchannelLogoutRoute } from './http/backchannel-logout-route';
 import { createErrorHandler } from './http/error-handler';
 import { homePage } from './http/home-page';
+import { mountOpenApi } from './http/openapi/openapi-routes';
 import {
   createCallbackHandler,
   createCsrfGuard,
@@ -29,6 +30,8 @@ import {
 } from './http/operations-routes';
 import { createRateLimit } from './http/rate-limit';
 import { createRequestContext } from './http/request-context';
+import { RequestObservation } from './http/request-observation';
+import { SessionEnder } from './session/session-end';
 import { createSpaMetricsHandler, MAX_BODY_BYTES } from './http/spa-metrics-route';
 import type { RateLimitStore } from './session/rate-limit-store';
 import { createVerifyHandler } from './http/verify-route';
@@ -124,8 +127,11 @@ function isVerifyPath(url: string | undefined): boolean {
   return url !== undefined && url.startsWith('/verify') && (url.length === 7 || url.charCodeAt(7) === 63 /* "?" */);
 }
 
-/** Mounts the routes; never listens and never reads the environment. */
-function assemble(deps: GatewayDependencies): { app: RequestListener; verify: ReturnType<typeof createVerifyHandler> } {
+/**
+ * Mounts the routes; never listens and never reads the environment. `routes`
+ * (everything but /verify) lets a test list what Express serves.
+ */
+export function assemble(deps: GatewayDependencies): { app: RequestListener; verify: ReturnType<typeof createVerifyHandler>; routes: express.Router } {
   const { config, metrics, logger, clock } = deps;
   const trustedProxies = new TrustedProxies(config.server.trustedProxies);
   const cipher = new TokenCipher(deps.sessionSecrets);
@@ -141,6 +147,10 @@ function assemble(deps: GatewayDependencies): { app: RequestListener; verify: Re
     leaseMs,
     waitBudgetMs: config.oidc.timeoutMs + leaseMs + 1000,
   });
+  const touchThrottle = new TouchThrottle(Math.min(TOUCH_INTERVAL_MS, (config.session.idleTtlSeconds * 1000) / 4));
+  const sessionEnder = new SessionEnder({ store: deps.sessions, metrics, events: deps.events });
+  sessionEnder.onEnd((sessionId) => touchThrottle.forget(sessionId));
+  const observation = new RequestObservation(metrics);
   const verify = createVerifyHandler({
     publicOrigin: config.server.publicOrigin,
     binding: config.session.binding,
@@ -152,7 +162,9 @@ function assemble(deps: GatewayDependencies): { app: RequestListener; verify: Re
     refresher,
     authorizer: deps.authorizer,
     audienceTokens: new AudienceTokens(deps.identityProvider, clock),
-    touchThrottle: new TouchThrottle(Math.min(TOUCH_INTERVAL_MS, (config.session.idleTtlSeconds * 1000) / 4)),
+    touchThrottle,
+    sessionEnder,
+    observation,
     rateLimiter: config.rateLimit.verifyRequestsPerSecond > 0 ? new SessionRateLimiter(config.rateLimit.verifyRequestsPerSecond) : undefined,
     metrics,
     events: deps.events,
@@ -172,7 +184,7 @@ function assemble(deps: GatewayDependencies): { app: RequestListener; verify: Re
   };
 
   const app = express.Router();
-  app.use(createRequestContext(logger, metrics));
+  app.use(createRequestContext(logger, observation, metrics));
 
   app.get('/health', createHealthHandler(config.telemetry.serviceVersion));
   app.get('/ready', createReadyHandler(deps.readinessChecks, deps.isShuttingDown ?? (() => false)));
@@ -180,6 +192,7 @@ function assemble(deps: GatewayDependencies): { app: RequestListener; verify: Re
   app.get('/events/health', createEventsHealthHandler(deps.events));
   // The demo page belongs to development and trials; in production "/" is the SPA's, served by the proxy.
   if (config.server.environment !== 'production') app.get('/', homePage);
+  mountOpenApi(app, config);
 
   const rateLimit = (scope: string, requestsPerMinute: number) =>
     createRateLimit({ scope, requestsPerMinute, store: deps.rateLimits, trustedProxies, metrics, events: deps.events, logger });
@@ -237,5 +250,5 @@ function assemble(deps: GatewayDependencies): { app: RequestListener; verify: Re
 
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new AppError('not_found', 404, 'no such endpoint')));
   app.use(createErrorHandler(logger));
-  return { app: frameworkApps(app), verify };
+  return { app: frameworkApps(app), verify, routes: app };
 }

@@ -1,30 +1,27 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SessionBinding } from '../config/config';
-import { AppError, DependencyUnavailable } from '../errors/app-error';
 import type { Authorizer } from '../authz/authorizer';
-import { actionFor } from '../authz/authorizer';
+import type { SessionBinding } from '../config/config';
 import type { EventPublisher } from '../events/security-events';
-import { findCsrfViolation } from '../forwardauth/csrf';
-import { parseForwardedRequest, type ForwardedRequest } from '../forwardauth/forwarded-request';
+import { parseForwardedRequest } from '../forwardauth/forwarded-request';
 import { identityHeaders } from '../forwardauth/identity-headers';
-import { upstreamCookie } from '../forwardauth/upstream-cookie';
 import type { RouteMatcher } from '../forwardauth/route-matcher';
-import type { RouteConfig } from '../config/routes';
-import { findBindingViolation } from '../session/binding';
+import type { SessionRateLimiter } from '../forwardauth/session-rate-limiter';
+import { upstreamCookie } from '../forwardauth/upstream-cookie';
+import { decideVerify, type LoadedSession, type VerifyDecision, type VerifyIo, type VerifyOutcome, type VerifyRequest } from '../forwardauth/verify-decision';
+import type { AudienceTokens } from '../oidc/audience-tokens';
 import type { SessionCookie } from '../session/session-cookie';
-import type { SessionUser } from '../session/session-data';
+import type { SessionEnder } from '../session/session-end';
 import type { SessionRefresher } from '../session/session-refresher';
 import type { Clock, SessionStore } from '../session/session-store';
 import type { TokenCipher } from '../session/token-cipher';
 import type { TouchThrottle } from '../session/touch-throttle';
-import type { AudienceTokens } from '../oidc/audience-tokens';
-import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';
+import type { GatewayMetrics } from '../telemetry/metrics';
 import type { TrustedProxies } from './client-address';
-import type { SessionRateLimiter } from '../forwardauth/session-rate-limiter';
-import { requestIdFrom } from './request-id';
-import { context, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { TRACER_NAME } from '../telemetry/tracer-name';
+import { toProblem } from './error-handler';
+import type { ObservedRequest, RequestObservation } from './request-observation';
+
+export { VERIFY_ERRORS } from '../forwardauth/verify-decision';
 
 export interface VerifyDependencies {
   readonly publicOrigin: string;
@@ -39,229 +36,163 @@ export interface VerifyDependencies {
   readonly touchThrottle: TouchThrottle;
   readonly audienceTokens: AudienceTokens;
   readonly rateLimiter: SessionRateLimiter | undefined;
+  readonly sessionEnder: SessionEnder;
+  readonly observation: RequestObservation;
   readonly metrics: GatewayMetrics;
   readonly events: EventPublisher;
   readonly logger: Logger;
   readonly clock: Clock;
 }
 
-/** Every `error` value a /verify refusal can carry; the README's table is checked against it. */
-export const VERIFY_ERRORS = [
-  'untrusted_proxy',
-  'missing_forwarded_headers',
-  'malformed_forwarded_headers',
-  'ambiguous_path',
-  'no_route',
-  'csrf',
-  'unauthenticated',
-  'session_binding',
-  'forbidden',
-  'rate_limited',
-  'dependency_unavailable',
-] as const;
-type VerifyError = (typeof VERIFY_ERRORS)[number];
-
-/** What /verify answers; mapped to HTTP in `respond` only. */
-type Outcome =
-  | { readonly kind: 'allow'; readonly user: SessionUser | undefined; readonly accessToken: string | undefined }
-  | { readonly kind: 'login'; readonly request: ForwardedRequest }
-  | { readonly kind: 'refuse'; readonly status: 400 | 401 | 403; readonly error: VerifyError }
-  | { readonly kind: 'rate_limited'; readonly retryAfterSeconds: number }
-  | { readonly kind: 'unavailable'; readonly dependency: string; readonly retryAfterSeconds: number };
-
 const JSON_TYPE = 'application/json; charset=utf-8';
+const ENDPOINT = '/verify';
 
 /**
- * Traefik ForwardAuth. Written against node:http directly (no express-session,
- * no per-request logger) because the proxy calls it before every API request:
- * it reads the signed cookie and the session record itself, writes to the
- * store only to slide the idle expiry once per interval, and fails closed.
+ * Traefik ForwardAuth, answered from node:http ahead of Express because the
+ * proxy calls it before every API request. The decision is the pure
+ * `decideVerify`; this route performs the I/O it asks for, answers, and
+ * records what the answer stands for (metrics, events, the idle-expiry slide).
  */
 export function createVerifyHandler(deps: VerifyDependencies) {
-  const tracer = trace.getTracer(TRACER_NAME);
-  // Labelled children looked up once per (status, method) instead of hashing label objects per request.
-  const series = new Map<string, ReturnType<typeof createSeries>>();
-  const createSeries = (status: string, method: string) => ({
-    verifyDuration: deps.metrics.verifyDuration.labels({ status }),
-    httpDuration: deps.metrics.httpDuration.labels({ method, endpoint: '/verify', status }),
-    httpRequests: deps.metrics.httpRequests.labels({ method, endpoint: '/verify', status }),
-    otelAttributes: { status },
-  });
-  const seriesFor = (status: number, method: string) => {
-    const key = `${status} ${method}`;
-    let found = series.get(key);
-    if (!found) series.set(key, (found = createSeries(String(status), method)));
-    return found;
+  const policy = {
+    routes: deps.routes,
+    publicOrigin: deps.publicOrigin,
+    binding: deps.binding,
+    isRateLimited: deps.rateLimiter !== undefined,
+    now: () => deps.clock.now(),
   };
+  // Labelled children looked up once per status.
+  const verifyDurations = new Map<number, ReturnType<GatewayMetrics['verifyDuration']['labels']>>();
+  const otelAttributes = new Map<number, { readonly status: string }>();
+
   return async function verify(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
-    const requestId = requestIdFrom(req.headers['x-request-id']);
-    // The server span is made here, not by the HTTP instrumentation (which skips /verify): the
-    // generic one computes dozens of attributes per request even when the trace is not sampled.
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-    const span = tracer.startSpan(`${req.method ?? 'GET'} /verify`, { kind: SpanKind.SERVER, attributes: { 'http.route': '/verify' } }, parent);
-    const spanContext = span.spanContext();
-    const correlation = ['X-Request-ID', requestId];
-    if (isSpanContextValid(spanContext)) correlation.push('X-Trace-ID', spanContext.traceId);
-    let outcome: Outcome;
+    const method = req.method ?? 'GET';
+    // The gateway's own server span: the generic HTTP instrumentation (which skips /verify) computes dozens of
+    // attributes per request even when the trace is not sampled.
+    const observed = deps.observation.start(method, req.headers, { isTraced: true, spanName: `${method} ${ENDPOINT}` });
+    let outcome: VerifyOutcome;
     try {
-      // An unsampled span is not made current: Redis and breaker calls then skip building child
-      // spans that would be dropped anyway. The trace id still goes out in X-Trace-ID.
-      outcome = await (span.isRecording() ? context.with(trace.setSpan(parent, span), () => decide(deps, req, requestId)) : decide(deps, req, requestId));
+      outcome = await observed.within(() => run(deps, decideVerify(requestFacts(deps, req), policy), observed.requestId));
     } catch (error) {
-      outcome = outcomeOfError(deps, error, requestId);
+      outcome = outcomeOfError(deps, error, observed.requestId);
     }
-    const status = respondSafely(deps, res, outcome, correlation, requestId);
-    if (span.isRecording()) {
-      span.setAttributes({ 'http.request.method': req.method ?? 'GET', 'http.response.status_code': status, 'bff.request_id': requestId });
-      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-    }
-    span.end();
-    const seconds = (performance.now() - started) / 1000;
-    const series = seriesFor(status, req.method ?? 'GET');
-    series.verifyDuration.observe(seconds);
-    series.httpDuration.observe(seconds);
-    series.httpRequests.inc();
-    deps.metrics.otel.forwardAuthDuration.record(seconds * 1000, series.otelAttributes);
+    record(deps, req, outcome, observed.requestId);
+    const status = respondSafely(deps, res, outcome, observed);
+    observed.end(status, ENDPOINT);
+    const milliseconds = performance.now() - started;
+    let duration = verifyDurations.get(status);
+    if (!duration) verifyDurations.set(status, (duration = deps.metrics.verifyDuration.labels({ status: String(status) })));
+    duration.observe(milliseconds / 1000);
+    let attributes = otelAttributes.get(status);
+    if (!attributes) otelAttributes.set(status, (attributes = { status: String(status) }));
+    deps.metrics.otel.forwardAuthDuration.record(milliseconds, attributes);
   };
 }
 
-async function decide(deps: VerifyDependencies, req: IncomingMessage, requestId: string): Promise<Outcome> {
+/** Everything the decision needs that the request alone tells, without I/O. */
+function requestFacts(deps: VerifyDependencies, req: IncomingMessage): VerifyRequest {
   const remoteAddress = req.socket.remoteAddress;
-  if (deps.trustedProxies.isRestricted && !deps.trustedProxies.isTrusted(remoteAddress)) {
-    return { kind: 'refuse', status: 403, error: 'untrusted_proxy' };
-  }
-  const request = parseForwardedRequest(req.headers);
-  if (typeof request === 'string') return { kind: 'refuse', status: 400, error: request };
-  const route = deps.routes.match(request.host, request.normalisedPath);
-  if (!route) return { kind: 'refuse', status: 403, error: 'no_route' };
-  if (route.auth === 'public') return { kind: 'allow', user: undefined, accessToken: undefined };
+  return {
+    isFromTrustedPeer: !deps.trustedProxies.isRestricted || deps.trustedProxies.isTrusted(remoteAddress),
+    forwarded: parseForwardedRequest(req.headers),
+    csrfHeaders: { csrf: header(req, 'x-csrf'), origin: header(req, 'origin'), fetchSite: header(req, 'sec-fetch-site') },
+    sessionId: deps.cookie.sessionIdFrom(req.headers.cookie),
+    userAgent: header(req, 'user-agent'),
+    clientAddress: () => deps.trustedProxies.clientAddress(header(req, 'x-forwarded-for'), remoteAddress),
+  };
+}
 
-  const csrf = findCsrfViolation(
-    request.method,
-    { csrf: header(req, 'x-csrf'), origin: header(req, 'origin'), fetchSite: header(req, 'sec-fetch-site') },
-    deps.publicOrigin,
-  );
-  const clientAddressOf = () => deps.trustedProxies.clientAddress(header(req, 'x-forwarded-for'), remoteAddress);
-  if (csrf) {
-    deps.metrics.csrfViolations.inc({ reason: csrf });
-    deps.events.publish({ type: 'csrf_violation', severity: 'warning', reason: csrf, requestId, clientAddress: clientAddressOf(), route: route.name });
-    return { kind: 'refuse', status: 403, error: 'csrf' };
-  }
+/** Drives the decision: each I/O it yields is performed here and its result handed back. */
+async function run(deps: VerifyDependencies, decision: VerifyDecision, requestId: string): Promise<VerifyOutcome> {
+  let step = decision.next();
+  while (!step.done) step = decision.next(await perform(deps, step.value, requestId));
+  return step.value;
+}
 
-  // No cookie, no Redis: anonymous traffic costs the store nothing.
-  const sessionId = deps.cookie.sessionIdFrom(req.headers.cookie);
-  if (!sessionId) return { kind: 'login', request };
-
-  const validationStarted = performance.now();
-  const record = await deps.store.get(sessionId);
-  const auth = record?.auth;
-  if (!record || !auth) return { kind: 'login', request };
-  const now = deps.clock.now();
-  if (auth.absoluteExpiresAt <= now) {
-    await endSession(deps, sessionId, 'absolute_timeout', auth.user.sub);
-    return { kind: 'login', request };
-  }
-  // Only ua+ip binding looks at the address; the others never compute it.
-  const clientAddress = deps.binding === 'ua+ip' ? clientAddressOf() : undefined;
-  const violation = findBindingViolation(deps.binding, auth.binding, header(req, 'user-agent'), clientAddress);
-  if (violation) {
-    await endSession(deps, sessionId, 'binding_failure', auth.user.sub);
-    deps.metrics.sessionBindingFailed(violation);
-    deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation, requestId, clientAddress: clientAddressOf() });
-    return { kind: 'refuse', status: 401, error: 'session_binding' };
-  }
-  if (deps.rateLimiter) {
-    const retryAfterSeconds = deps.rateLimiter.take(sessionId, now);
-    if (retryAfterSeconds > 0) {
-      deps.metrics.rateLimitViolations.inc({ client_id: 'verify_session' });
-      return { kind: 'rate_limited', retryAfterSeconds };
+async function perform(deps: VerifyDependencies, io: VerifyIo, requestId: string): Promise<unknown> {
+  switch (io.io) {
+    case 'read_session': {
+      const validationStarted = performance.now();
+      const record = await deps.store.get(io.sessionId);
+      const loaded: LoadedSession | undefined = record ? { record, tokens: record.auth ? deps.cipher.open(record.auth.tokens) : undefined } : undefined;
+      deps.metrics.otel.sessionValidationDuration.record(performance.now() - validationStarted);
+      return loaded;
     }
+    case 'end_session':
+      return deps.sessionEnder.end({ sessionId: io.sessionId, subject: io.subject, reason: io.reason, requestId });
+    case 'take_rate_limit':
+      return deps.rateLimiter?.take(io.sessionId, deps.clock.now()) ?? 0;
+    case 'refresh':
+      return deps.refresher.ensureFresh(io.sessionId, io.record, io.tokens, io.route);
+    case 'authorize':
+      return deps.authorizer.allows(io.input);
+    case 'exchange':
+      return deps.audienceTokens.tokenFor(io.sessionId, io.tokens, io.audience);
   }
-  const tokens = deps.cipher.open(auth.tokens);
-  if (!tokens) {
-    // Sealed with a secret that is no longer configured: the session cannot be used.
-    await endSession(deps, sessionId, 'undecryptable', auth.user.sub);
-    return { kind: 'login', request };
-  }
-  deps.metrics.otel.sessionValidationDuration.record(performance.now() - validationStarted);
-  const fresh = await deps.refresher.ensureFresh(sessionId, record, tokens, route.name);
-  if (fresh.kind === 'ended') return { kind: 'login', request };
-  if (fresh.kind === 'unavailable') return { kind: 'unavailable', dependency: 'idp', retryAfterSeconds: fresh.retryAfterSeconds };
-
-  if (route.authz === 'pdp' && !(await isAllowedByPolicy(deps, route, request, auth.user, sessionId, requestId))) {
-    return { kind: 'refuse', status: 403, error: 'forbidden' };
-  }
-  if (deps.touchThrottle.shouldTouch(sessionId, now)) {
-    deps.store.touch(sessionId, fresh.record).catch((error: unknown) => {
-      deps.logger.warn({ request_id: requestId, err: (error as Error).message }, 'could not slide the session expiry');
-    });
-  }
-  const bearer = route.audience ? await deps.audienceTokens.tokenFor(sessionId, fresh.tokens, route.audience) : fresh.tokens.accessToken;
-  return { kind: 'allow', user: auth.user, accessToken: bearer };
 }
 
-async function isAllowedByPolicy(
-  deps: VerifyDependencies,
-  route: RouteConfig,
-  request: ForwardedRequest,
-  user: SessionUser,
-  sessionId: string,
-  requestId: string,
-): Promise<boolean> {
-  const allowed = await deps.authorizer.allows({
-    subject: { sub: user.sub, groups: user.groups, email: user.email },
-    resource: route.name,
-    action: actionFor(request.method),
-    method: request.method,
-    path: request.normalisedPath,
+/** What an outcome stands for, besides the answer: metrics, security events, the idle-expiry slide. */
+function record(deps: VerifyDependencies, req: IncomingMessage, outcome: VerifyOutcome, requestId: string): void {
+  if (outcome.kind === 'allow' && outcome.session) slideIdleExpiry(deps, outcome.session.id, outcome.session.record, requestId);
+  if (outcome.kind === 'rate_limited') deps.metrics.rateLimitViolations.inc({ client_id: 'verify_session' });
+  if (outcome.kind !== 'refuse' || !outcome.because) return;
+  const cause = outcome.because;
+  const clientAddress = () => deps.trustedProxies.clientAddress(header(req, 'x-forwarded-for'), req.socket.remoteAddress);
+  switch (cause.kind) {
+    case 'csrf':
+      deps.metrics.csrfViolations.inc({ reason: cause.violation });
+      deps.events.publish({ type: 'csrf_violation', severity: 'warning', reason: cause.violation, requestId, clientAddress: clientAddress(), route: cause.route });
+      return;
+    case 'binding':
+      deps.metrics.sessionBindingFailed(cause.violation);
+      deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId: cause.sessionId, subject: cause.subject, reason: cause.violation, requestId, clientAddress: clientAddress() });
+      return;
+    case 'policy':
+      deps.events.publish({ type: 'authz_denied', severity: 'warning', sessionId: cause.sessionId, subject: cause.subject, route: cause.route, requestId });
+      return;
+  }
+}
+
+/** At most once per interval per session, in the background: the answer never waits on it. */
+function slideIdleExpiry(deps: VerifyDependencies, sessionId: string, sessionRecord: LoadedSession['record'], requestId: string): void {
+  if (!deps.touchThrottle.shouldTouch(sessionId, deps.clock.now())) return;
+  deps.store.touch(sessionId, sessionRecord).catch((error: unknown) => {
+    deps.logger.warn({ request_id: requestId, err: (error as Error).message }, 'could not slide the session expiry');
   });
-  if (!allowed) {
-    deps.events.publish({ type: 'authz_denied', severity: 'warning', sessionId, subject: user.sub, route: route.name, requestId });
-  }
-  return allowed;
 }
 
-async function endSession(deps: VerifyDependencies, sessionId: string, reason: string, subject: string): Promise<void> {
-  await deps.store.destroy(sessionId);
-  deps.touchThrottle.forget(sessionId);
-  deps.metrics.sessionsDestroyed.inc({ reason });
-  deps.events.publish({ type: 'session_destroyed', severity: 'info', sessionId, subject, reason });
-}
-
-function outcomeOfError(deps: VerifyDependencies, error: unknown, requestId: string): Outcome {
-  if (error instanceof DependencyUnavailable) {
-    return { kind: 'unavailable', dependency: error.dependency, retryAfterSeconds: error.retryAfterSeconds ?? 5 };
-  }
-  if (error instanceof AppError && error.expose && error.status < 500) {
-    const status = error.status === 401 ? 401 : error.status === 403 ? 403 : 400;
-    return { kind: 'refuse', status, error: status === 401 ? 'unauthenticated' : status === 403 ? 'forbidden' : 'malformed_forwarded_headers' };
-  }
-  // Unknown failure: never allow. 503 tells the proxy to retry rather than show a broken page forever.
+/** The error mapping of the Express routes (`toProblem`), in /verify's terms; whatever it cannot place is a 503, never an allow. */
+function outcomeOfError(deps: VerifyDependencies, error: unknown, requestId: string): VerifyOutcome {
+  const problem = toProblem(error);
+  if (problem.status === 401) return { kind: 'refuse', status: 401, error: 'unauthenticated' };
+  if (problem.status === 403) return { kind: 'refuse', status: 403, error: 'forbidden' };
+  if (problem.status === 503) return { kind: 'unavailable', retryAfterSeconds: problem.retryAfterSeconds ?? 5 };
   deps.logger.error({ request_id: requestId, err: error }, 'verify failed unexpectedly');
-  return { kind: 'unavailable', dependency: 'gateway', retryAfterSeconds: 1 };
+  // A 503 tells the proxy to retry rather than show a broken page forever.
+  return { kind: 'unavailable', retryAfterSeconds: 1 };
 }
 
 /** A value the IdP sent that cannot go into a header (say a token with CR/LF) becomes a 503, not a crash. */
-function respondSafely(deps: VerifyDependencies, res: ServerResponse, outcome: Outcome, correlation: string[], requestId: string): number {
+function respondSafely(deps: VerifyDependencies, res: ServerResponse, outcome: VerifyOutcome, observed: ObservedRequest): number {
   try {
-    return respond(deps, res, outcome, correlation);
+    return respond(deps, res, outcome, observed.correlationHeaders);
   } catch (error) {
-    deps.logger.error({ request_id: requestId, err: (error as Error).message }, 'verify answer could not be written');
+    deps.logger.error({ request_id: observed.requestId, err: (error as Error).message }, 'verify answer could not be written');
     if (res.headersSent) {
       res.destroy();
       return 500;
     }
-    return respond(deps, res, { kind: 'unavailable', dependency: 'gateway', retryAfterSeconds: 1 }, correlation);
+    return respond(deps, res, { kind: 'unavailable', retryAfterSeconds: 1 }, observed.correlationHeaders);
   }
 }
 
 /**
- * `correlation` is X-Request-ID (and X-Trace-ID) as a flat header list: every
- * answer is written with one writeHead, since mixing setHeader with an array
- * writeHead makes Node merge the two header sets on the hottest path.
+ * Every answer is written with one writeHead of a flat header list: mixing
+ * setHeader with an array writeHead makes Node merge the two header sets on
+ * the hottest path.
  */
-function respond(deps: VerifyDependencies, res: ServerResponse, outcome: Outcome, correlation: string[]): number {
+function respond(deps: VerifyDependencies, res: ServerResponse, outcome: VerifyOutcome, correlation: readonly string[]): number {
   switch (outcome.kind) {
     case 'allow': {
       // The client's cookies without the gateway's own, for the proxy to put in place of the client's Cookie.
@@ -281,15 +212,11 @@ function respond(deps: VerifyDependencies, res: ServerResponse, outcome: Outcome
     case 'rate_limited':
       return json(res, 429, { error: 'rate_limited' }, [...correlation, 'Retry-After', String(outcome.retryAfterSeconds)]);
     case 'unavailable':
-      return json(res, 503, { error: 'dependency_unavailable', dependency: outcome.dependency }, [
-        ...correlation,
-        'Retry-After',
-        String(outcome.retryAfterSeconds),
-      ]);
+      return json(res, 503, { error: 'dependency_unavailable' }, [...correlation, 'Retry-After', String(outcome.retryAfterSeconds)]);
   }
 }
 
-function json(res: ServerResponse, status: number, body: object, headers: string[]): number {
+function json(res: ServerResponse, status: number, body: object, headers: readonly string[]): number {
   res.writeHead(status, [...headers, 'Content-Type', JSON_TYPE, 'Cache-Control', 'no-store']).end(JSON.stringify(body));
   return status;
 }
