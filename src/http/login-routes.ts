@@ -1,80 +1,91 @@
-import { createHash, randomBytes } from 'node:crypto';
-import type { Request, Response } from 'express';
+import type { CookieOptions, Request, Response } from 'express';
 import { CsrfRejected, InvalidLoginResponse, Unauthenticated, AppError } from '../errors/app-error';
 import { findCsrfViolation } from '../forwardauth/csrf';
 import { safeReturnTo } from '../oidc/return-to';
 import { bindingFor, findBindingViolation } from '../session/binding';
+import {
+  LOGIN_TRANSACTION_TTL_SECONDS,
+  loginBindingOf,
+  loginCookieName,
+  loginCookiesToEvict,
+  newLoginCookieValue,
+  pendingLoginCookies,
+} from '../session/login-cookies';
 import { findCookie } from '../session/session-cookie';
 import type { AuthenticatedSession } from '../session/session-data';
 import { type AuthRouteDependencies, clientAddressOf, sessionOps } from './auth-context';
 
-/** A login must complete within this; afterwards its transaction is gone. */
-const LOGIN_TRANSACTION_TTL_SECONDS = 600;
-
-function loginCookieName(deps: AuthRouteDependencies): string {
-  return deps.config.session.isSecureCookie ? '__Host-bff-login' : 'bff-login';
-}
-
-function digest(value: string): string {
-  return createHash('sha256').update(value).digest('base64url');
-}
+/** Longer values are not ours: a state is 43 characters. */
+const MAX_STATE_LENGTH = 512;
 
 function singleQueryValue(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** Attributes of a login cookie; `__Host-` names must be Secure, the others are cleared as they were set. */
+function loginCookieOptions(name: string, isSecure: boolean): CookieOptions {
+  return { httpOnly: true, secure: isSecure || name.startsWith('__Host-'), sameSite: 'lax', path: '/' };
+}
+
 /**
- * GET /auth/login: one transaction per attempt, keyed by `state`, so several
- * tabs can log in at once. The transaction is bound to this browser by a
- * random cookie whose hash it stores.
+ * GET /auth/login: one transaction per attempt, keyed by `state`, and one
+ * cookie per transaction binding it to this browser (src/session/login-cookies.ts),
+ * so logins started in several tabs at once each complete.
  */
 export function createLoginHandler(deps: AuthRouteDependencies) {
   return async (req: Request, res: Response): Promise<void> => {
+    const isSecure = deps.config.session.isSecureCookie;
     const returnTo = safeReturnTo(singleQueryValue(req.query.returnTo), deps.config.server.publicOrigin);
     const authorization = await deps.identityProvider.startLogin();
-    const cookieName = loginCookieName(deps);
-    const existing = findCookie(req.headers.cookie, cookieName);
-    const browserKey = existing && /^[A-Za-z0-9_-]{43}$/.test(existing) ? existing : randomBytes(32).toString('base64url');
+    const now = deps.clock.now();
+    const cookieValue = newLoginCookieValue(now);
     await deps.transactions.save(
       authorization.state,
       {
         codeVerifier: authorization.codeVerifier,
         nonce: authorization.nonce,
         returnTo,
-        browserBinding: digest(browserKey),
-        createdAt: deps.clock.now(),
+        browserBinding: loginBindingOf(cookieValue),
+        createdAt: now,
       },
       LOGIN_TRANSACTION_TTL_SECONDS,
     );
-    res.cookie(cookieName, browserKey, {
-      httpOnly: true,
-      secure: deps.config.session.isSecureCookie,
-      sameSite: 'lax',
-      path: '/',
-      maxAge: LOGIN_TRANSACTION_TTL_SECONDS * 1000,
-    });
+    // Bounded: past the cap the oldest pending logins of this browser give way (their transactions expire on their own).
+    for (const name of loginCookiesToEvict(pendingLoginCookies(req.headers.cookie), isSecure)) {
+      res.clearCookie(name, loginCookieOptions(name, isSecure));
+    }
+    const name = loginCookieName(authorization.state, isSecure);
+    res.cookie(name, cookieValue, { ...loginCookieOptions(name, isSecure), maxAge: LOGIN_TRANSACTION_TTL_SECONDS * 1000 });
     res.set('Cache-Control', 'no-store').redirect(302, authorization.url);
   };
 }
 
 /**
  * GET /auth/callback. The transaction is taken (deleted) before anything is
- * verified, so a replayed callback finds nothing. The session id is new
- * (regenerate), and the redirect waits for the store to acknowledge it.
+ * verified, so a replayed callback finds nothing; its cookie is cleared
+ * whatever the outcome. The session id is new (regenerate), and the redirect
+ * waits for the store to acknowledge it. Other tabs' logins are untouched:
+ * each completes in turn, and the last one's session is the browser's.
  */
 export function createCallbackHandler(deps: AuthRouteDependencies) {
   return async (req: Request, res: Response): Promise<void> => {
     const clientAddress = clientAddressOf(req, deps.trustedProxies);
+    const isSecure = deps.config.session.isSecureCookie;
+    // The security event's reason where the error code alone would not say what happened.
+    let failureReason: string | undefined;
     try {
       const state = singleQueryValue(req.query.state);
-      if (!state || state.length > 512) throw new InvalidLoginResponse('the login response has no state');
+      if (!state || state.length > MAX_STATE_LENGTH) throw new InvalidLoginResponse('the login response has no state');
       const transaction = await deps.transactions.take(state);
+      const cookieName = loginCookieName(state, isSecure);
+      const cookieValue = findCookie(req.headers.cookie, cookieName);
+      if (cookieValue !== undefined) res.clearCookie(cookieName, loginCookieOptions(cookieName, isSecure));
       if (!transaction) {
         throw new AppError('login_expired', 400, 'this login link was already used or has expired; start the login again');
       }
-      const browserKey = findCookie(req.headers.cookie, loginCookieName(deps));
-      if (!browserKey || digest(browserKey) !== transaction.browserBinding) {
-        throw new InvalidLoginResponse('this login was started in another browser');
+      if (cookieValue === undefined || loginBindingOf(cookieValue) !== transaction.browserBinding) {
+        failureReason = 'browser_mismatch';
+        throw new InvalidLoginResponse('this login was started in another browser, or its cookie was lost; start the login again');
       }
       const callbackUrl = new URL(req.originalUrl, deps.config.server.publicOrigin);
       const login = await deps.identityProvider.finishLogin(callbackUrl, {
@@ -97,13 +108,12 @@ export function createCallbackHandler(deps: AuthRouteDependencies) {
       deps.metrics.sessionsCreated.inc();
       deps.events.publish({ type: 'login_success', severity: 'info', sessionId: req.session.id, subject: login.user.sub, requestId: res.locals.requestId, clientAddress });
       deps.events.publish({ type: 'session_created', severity: 'info', sessionId: req.session.id, subject: login.user.sub });
-      res.clearCookie(loginCookieName(deps), { path: '/', secure: deps.config.session.isSecureCookie, sameSite: 'lax', httpOnly: true });
       res.set('Cache-Control', 'no-store').redirect(302, transaction.returnTo);
     } catch (error) {
       deps.events.publish({
         type: 'login_failure',
         severity: 'warning',
-        reason: error instanceof AppError ? error.code : 'internal',
+        reason: failureReason ?? (error instanceof AppError ? error.code : 'internal'),
         requestId: res.locals.requestId,
         clientAddress,
       });

@@ -4,6 +4,7 @@ import type { EventPublisher } from '../events/security-events';
 import type { IdentityProvider } from '../oidc/identity-provider';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';
+import { RefreshBackoff } from './refresh-backoff';
 import type { StoredSession, TokenSet } from './session-data';
 import type { Clock, RefreshLease, SessionStore } from './session-store';
 import type { TokenCipher } from './token-cipher';
@@ -11,15 +12,16 @@ import type { TokenCipher } from './token-cipher';
 /** Refresh when the access token has less than this left, so upstreams never receive one about to expire. */
 export const REFRESH_WINDOW_MS = 60_000;
 
-/** How long a session waits after a failed refresh before asking the IdP again. */
-const REFRESH_RETRY_BACKOFF_MS = 5_000;
+/** A request waiting on another replica's refresh looks again after this, doubling up to the maximum. */
+const WAIT_POLL_INITIAL_MS = 20;
+const WAIT_POLL_MAX_MS = 200;
 
 export type FreshnessOutcome =
   | { readonly kind: 'fresh'; readonly record: StoredSession; readonly tokens: TokenSet }
   /** The session is over (refresh token refused, or nothing left to refresh with); it has been destroyed. */
   | { readonly kind: 'ended'; readonly reason: 'invalid_grant' | 'expired' }
-  /** The IdP could not refresh and the access token has expired. */
-  | { readonly kind: 'unavailable' };
+  /** The IdP could not refresh and the access token has expired; worth asking again after `retryAfterSeconds`. */
+  | { readonly kind: 'unavailable'; readonly retryAfterSeconds: number };
 
 export interface SessionRefresherOptions {
   readonly store: SessionStore;
@@ -37,6 +39,8 @@ export interface SessionRefresherOptions {
   readonly leaseMs: number;
   /** How long a request waits for another replica's refresh before giving up. */
   readonly waitBudgetMs: number;
+  /** Per-session back-off after failed refreshes; one in process memory by default. */
+  readonly backoff?: RefreshBackoff;
 }
 
 /**
@@ -45,13 +49,22 @@ export interface SessionRefresherOptions {
  * lock. Whoever gets the lock re-reads the session first (another replica
  * may have just refreshed it) and stores the rotated tokens with a commit
  * fenced by the lock.
+ *
+ * With the IdP failing, a session asks it at most once per back-off
+ * interval (src/session/refresh-backoff.ts). The back-off is checked before
+ * anything else, whether or not the token has expired: in back-off a valid
+ * token is served and an expired one answers "unavailable" with the time
+ * left, without taking the lock, publishing an event or writing a log line.
+ * Only the first failure of an outage is an event and a warning; the later
+ * ones are counted in the metrics.
  */
 export class SessionRefresher {
   private readonly inFlight = new Map<string, Promise<FreshnessOutcome>>();
-  /** After a failed refresh, a still-valid token is served without retrying until then (epoch ms). */
-  private readonly retryNotBefore = new Map<string, number>();
+  private readonly backoff: RefreshBackoff;
 
-  constructor(private readonly options: SessionRefresherOptions) {}
+  constructor(private readonly options: SessionRefresherOptions) {
+    this.backoff = options.backoff ?? new RefreshBackoff({ clock: options.clock });
+  }
 
   /**
    * Within 60 s of expiry, or within the last half of the token's life when
@@ -71,7 +84,9 @@ export class SessionRefresher {
   /** `service` is the route that needed the token: the label of bff_token_refresh_total. */
   ensureFresh(sessionId: string, record: StoredSession, tokens: TokenSet, service: string): Promise<FreshnessOutcome> {
     if (!this.needsRefresh(tokens)) return Promise.resolve({ kind: 'fresh', record, tokens });
-    if (this.isBackingOff(sessionId) && !this.isExpired(tokens)) return Promise.resolve({ kind: 'fresh', record, tokens });
+    // Before the single flight and the lock: a session in back-off costs nothing but this lookup.
+    const backoffMs = this.backoff.remainingMs(sessionId);
+    if (backoffMs > 0) return Promise.resolve(this.fallback(record, tokens, service, backoffMs));
     const running = this.inFlight.get(sessionId);
     if (running) return running;
     const refresh = this.refreshAcrossReplicas(sessionId, tokens, service).finally(() => this.inFlight.delete(sessionId));
@@ -79,37 +94,33 @@ export class SessionRefresher {
     return refresh;
   }
 
-  /** A down IdP is not asked again by every request of every session; the breaker covers the rest. */
-  private isBackingOff(sessionId: string): boolean {
-    const notBefore = this.retryNotBefore.get(sessionId);
-    if (notBefore === undefined) return false;
-    if (notBefore > this.options.clock.now()) return true;
-    this.retryNotBefore.delete(sessionId);
-    return false;
-  }
-
-  private backOff(sessionId: string): void {
-    if (this.retryNotBefore.size >= 100_000) this.retryNotBefore.clear();
-    this.retryNotBefore.set(sessionId, this.options.clock.now() + REFRESH_RETRY_BACKOFF_MS);
-  }
-
   private async refreshAcrossReplicas(sessionId: string, seen: TokenSet, service: string): Promise<FreshnessOutcome> {
     const { store, clock } = this.options;
     const deadline = clock.now() + this.options.waitBudgetMs;
+    let pollMs = WAIT_POLL_INITIAL_MS;
+    let hasWaited = false;
     for (;;) {
       const lease = await store.tryLockForRefresh(sessionId, this.options.leaseMs);
-      if (lease) return this.refreshHolding(sessionId, lease, service);
-      // Another replica holds the lock: wait for it, then take what it stored.
-      await sleep(20 + Math.random() * 30);
+      // After waiting on another replica's attempt, the IdP is not asked again: its outcome is ours.
+      if (lease) return this.refreshHolding(sessionId, lease, service, hasWaited);
+      hasWaited = true;
+      await sleep(pollMs * (0.5 + Math.random() / 2));
+      pollMs = Math.min(WAIT_POLL_MAX_MS, pollMs * 2);
       const current = await store.get(sessionId);
       if (!current?.auth) return { kind: 'ended', reason: 'invalid_grant' };
       const tokens = this.options.cipher.open(current.auth.tokens);
-      if (tokens && !this.needsRefresh(tokens)) return { kind: 'fresh', record: current, tokens };
-      if (clock.now() >= deadline) return this.fallback(current, seen, service);
+      if (tokens && !this.needsRefresh(tokens)) return this.refreshed(sessionId, current, tokens);
+      if (clock.now() >= deadline) return this.adoptFailure(sessionId, current, tokens ?? seen, service);
     }
   }
 
-  private async refreshHolding(sessionId: string, lease: RefreshLease, service: string): Promise<FreshnessOutcome> {
+  /**
+   * Holding the lock. `hasWaited`: this request waited for another holder,
+   * which released the lock without storing fresh tokens (its IdP call
+   * failed, or it died): that counts as this session's attempt, and the IdP
+   * is not asked a second time in a row.
+   */
+  private async refreshHolding(sessionId: string, lease: RefreshLease, service: string, hasWaited: boolean): Promise<FreshnessOutcome> {
     const { store, cipher, metrics, clock } = this.options;
     let current: StoredSession | undefined;
     let tokens: TokenSet | undefined;
@@ -117,11 +128,12 @@ export class SessionRefresher {
       current = await store.get(sessionId);
       tokens = current?.auth ? cipher.open(current.auth.tokens) : undefined;
       if (!current?.auth || !tokens) return await this.end(sessionId, current, 'expired');
-      if (!this.needsRefresh(tokens)) return { kind: 'fresh', record: current, tokens };
+      if (!this.needsRefresh(tokens)) return this.refreshed(sessionId, current, tokens);
       if (!tokens.refreshToken) {
         if (!this.isExpired(tokens)) return { kind: 'fresh', record: current, tokens };
         return await this.end(sessionId, current, 'expired');
       }
+      if (hasWaited) return this.adoptFailure(sessionId, current, tokens, service);
       const started = performance.now();
       const refreshed = await this.whileRenewing(lease, () => this.options.identityProvider.refresh(tokens!.refreshToken!));
       const next: TokenSet = {
@@ -138,20 +150,41 @@ export class SessionRefresher {
       const durationMs = performance.now() - started;
       metrics.otel.tokenRefreshDuration.record(durationMs, { outcome: 'success' });
       this.options.logger.debug({ durationMs, at: clock.now() }, 'access token refreshed');
-      return { kind: 'fresh', record: updated, tokens: next };
+      return this.refreshed(sessionId, updated, next);
     } catch (error) {
       // The store failing is not the IdP failing: no refresh failure, no back-off, the caller answers 503 (redis).
       if (error instanceof DependencyUnavailable && error.dependency === 'redis') throw error;
       metrics.tokenRefresh.inc({ service, status: 'failure' });
       if (error instanceof RefreshTokenRejected) return await this.end(sessionId, current, 'invalid_grant');
       metrics.tokenRefreshFailed.inc({ reason: 'idp_unavailable' });
-      this.backOff(sessionId);
-      this.options.events.publish({ type: 'refresh_failure', severity: 'warning', sessionId, subject: current?.auth?.user.sub, reason: 'idp_unavailable' });
-      this.options.logger.warn({ err: (error as Error).message }, 'token refresh failed; serving the current token while it is valid');
-      return current && tokens ? this.fallback(current, tokens, service) : { kind: 'unavailable' };
+      const backoff = this.backoff.recordFailure(sessionId);
+      const retryInMs = backoff.retryAt - clock.now();
+      if (backoff.failures === 1) {
+        this.options.events.publish({ type: 'refresh_failure', severity: 'warning', sessionId, subject: current?.auth?.user.sub, reason: 'idp_unavailable' });
+        this.options.logger.warn(
+          { err: (error as Error).message, retryInMs },
+          'token refresh failed; serving the current token while it is valid, and asking the IdP again after a back-off',
+        );
+      } else {
+        this.options.logger.debug({ err: (error as Error).message, failures: backoff.failures, retryInMs }, 'token refresh failed again');
+      }
+      return current && tokens ? this.fallback(current, tokens, service, retryInMs) : unavailable(retryInMs);
     } finally {
       await lease.release().catch(() => undefined);
     }
+  }
+
+  /** Fresh tokens, by this request or another: the session's back-off, if any, is over. */
+  private refreshed(sessionId: string, record: StoredSession, tokens: TokenSet): FreshnessOutcome {
+    const failures = this.backoff.recordSuccess(sessionId);
+    if (failures > 0) this.options.logger.info({ failures }, 'token refresh works again after failed attempts');
+    return { kind: 'fresh', record, tokens };
+  }
+
+  /** Another holder's attempt ended without fresh tokens: back off as if this one had failed, silently (the holder reported it). */
+  private adoptFailure(sessionId: string, record: StoredSession, tokens: TokenSet, service: string): FreshnessOutcome {
+    const backoff = this.backoff.recordFailure(sessionId);
+    return this.fallback(record, tokens, service, backoff.retryAt - this.options.clock.now());
   }
 
   /**
@@ -167,14 +200,14 @@ export class SessionRefresher {
       return { kind: 'ended', reason: 'expired' };
     }
     this.options.logger.warn('refresh lease lost before the rotated tokens were stored; using what the store holds');
-    return this.isExpired(tokens) ? { kind: 'unavailable' } : { kind: 'fresh', record: stored, tokens };
+    return this.isExpired(tokens) ? unavailable(0) : { kind: 'fresh', record: stored, tokens };
   }
 
-  /** The IdP is down or busy: a still-valid token keeps being served, an expired one cannot be. */
-  private fallback(record: StoredSession, tokens: TokenSet, service: string): FreshnessOutcome {
+  /** The IdP is down or busy: a still-valid token keeps being served, an expired one cannot be until `retryInMs` has passed. */
+  private fallback(record: StoredSession, tokens: TokenSet, service: string, retryInMs: number): FreshnessOutcome {
     if (!this.isExpired(tokens)) return { kind: 'fresh', record, tokens };
     this.options.metrics.tokenExpiry.inc({ service });
-    return { kind: 'unavailable' };
+    return unavailable(retryInMs);
   }
 
   private async end(sessionId: string, record: StoredSession | undefined, reason: 'invalid_grant' | 'expired'): Promise<FreshnessOutcome> {
@@ -197,4 +230,9 @@ export class SessionRefresher {
       clearInterval(renewal);
     }
   }
+}
+
+/** Retry-After is in whole seconds, and at least one. */
+function unavailable(retryInMs: number): FreshnessOutcome {
+  return { kind: 'unavailable', retryAfterSeconds: Math.max(1, Math.ceil(retryInMs / 1000)) };
 }

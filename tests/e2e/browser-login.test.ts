@@ -5,6 +5,8 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { startCaddyStack, type CaddyStack } from '../support/caddy';
 import { launchChromium, type RunningChromium } from '../support/chromium';
 import { headerValues, type EchoedRequest } from '../support/echo-upstream';
+import { metricValue } from '../support/gateway';
+import { isLoginCookieName } from '../../src/session/login-cookies';
 
 // Keep the screenshot with E2E_ARTIFACTS_DIR=/some/dir; by default it goes to a temporary directory removed afterwards.
 const ARTIFACTS_DIR = process.env.E2E_ARTIFACTS_DIR;
@@ -123,5 +125,37 @@ describe('logging in and out in a real browser, through Caddy, the gateway and t
     // The IdP's session ended too: logging in again asks for the password again.
     await page.click('#login');
     await page.locator('input[name=login]').waitFor();
+  }, 120_000);
+
+  it('logs in from six tabs opened at once in a browser signed in at the IdP, each tab landing where it started', async () => {
+    const tabsContext = await chromium.newContext();
+    try {
+      // One sign-in at the IdP first, as a user who restores a window of tabs later would have.
+      const first = await tabsContext.newPage();
+      await first.goto(`${stack.origin}/auth/login?returnTo=%2F`);
+      await first.fill('input[name=login]', 'bob');
+      await first.fill('input[name=password]', 'any-password');
+      await first.click('button[type=submit]');
+      await first.locator('input[name=prompt][value=consent]').waitFor({ state: 'attached' });
+      await first.click('button[type=submit]');
+      await first.waitForURL(`${stack.origin}/`);
+      const metricsBefore = await stack.environment.gateway.metricsText();
+
+      const tabs = await Promise.all(Array.from({ length: 6 }, () => tabsContext.newPage()));
+      await Promise.all(tabs.map((tab, index) => tab.goto(`${stack.origin}/auth/login?returnTo=${encodeURIComponent(`/?tab=${index}`)}`)));
+
+      for (const [index, tab] of tabs.entries()) {
+        await tab.waitForURL(`${stack.origin}/?tab=${index}`);
+        await statusText(tab, 'Logged in as Bob.').waitFor();
+      }
+      const metricsAfter = await stack.environment.gateway.metricsText();
+      const failures = (text: string) => metricValue(text, 'bff_security_events_total', { event_type: 'login_failure' });
+      const successes = (text: string) => metricValue(text, 'bff_security_events_total', { event_type: 'login_success' });
+      expect(failures(metricsAfter) - failures(metricsBefore)).toBe(0);
+      expect(successes(metricsAfter) - successes(metricsBefore)).toBe(6);
+      expect((await tabsContext.cookies(stack.origin)).filter((cookie) => isLoginCookieName(cookie.name))).toEqual([]);
+    } finally {
+      await tabsContext.close();
+    }
   }, 120_000);
 });

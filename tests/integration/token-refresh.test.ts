@@ -2,6 +2,7 @@ import Redis from 'ioredis';
 import type { Browser } from '../support/browser';
 import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '../support/environment';
 import { metricValue, MovableClock, type RunningGateway } from '../support/gateway';
+import { REFRESH_BACKOFF_SCHEDULE } from '../../src/session/refresh-backoff';
 
 /** The test IdP issues 300 s access tokens; 250 s later they are inside the 60 s refresh window. */
 const INTO_REFRESH_WINDOW_MS = 250_000;
@@ -105,9 +106,9 @@ describe('token refresh inside /verify', () => {
     expect(expired.status).toBe(503);
     expect(expired.headers.get('retry-after')).toMatch(/^\d+$/);
 
+    // Back within one back-off interval of the IdP's return, with no restart and no wait on the wall clock.
     await env.idp.setTokenFailure(null);
-    clock.advance(6_000);
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    clock.advance(REFRESH_BACKOFF_SCHEDULE.maxMs);
     const recovered = await bearerFrom(browser, env.gateway);
     expect(recovered.status).toBe(200);
     expect(recovered.token).not.toBe(original.token);

@@ -43,6 +43,8 @@ export interface StartGatewayOptions {
   readonly clock?: Clock;
   readonly refreshLeaseMs?: number;
   readonly port?: number;
+  /** Where the gateway logs (security events too, without Kafka); silent unless TEST_LOG_LEVEL says otherwise. */
+  readonly logger?: pino.Logger;
 }
 
 /**
@@ -52,7 +54,7 @@ export interface StartGatewayOptions {
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
   const port = options.port ?? (await getFreePort());
   const config = loadConfig({ PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, ...options.env });
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const metrics = new GatewayMetrics({ collectProcessMetrics: false, maxUserIdLabels: config.telemetry.userLabelLimit });
   const gateway = composeGateway(config, logger, { clock: options.clock, metrics, refreshLeaseMs: options.refreshLeaseMs });
   const server = createGatewayServer(buildRequestListener(gateway.dependencies), config.server.tls);
