@@ -5,7 +5,7 @@ import express, { type Express, type NextFunction, type Request, type RequestHan
 import session from 'express-session';
 import type { Authorizer } from './authz/authorizer';
 import type { Config } from './config/config';
-import { AppError } from './errors/app-error';
+import { NotFound } from './errors/app-error';
 import type { EventPublisher } from './events/security-events';
 import { RouteMatcher } from './forwardauth/route-matcher';
 import { SessionRateLimiter } from './forwardauth/session-rate-limiter';
@@ -248,7 +248,7 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
 
   if (deps.developmentIdp) app.use('/idp', deps.developmentIdp);
 
-  app.use((_req: Request, _res: Response, next: NextFunction) => next(new AppError('not_found', 404, 'no such endpoint')));
+  app.use((_req: Request, _res: Response, next: NextFunction) => next(new NotFound()));
   app.use(createErrorHandler(logger));
   return { app: frameworkApps(app), verify, routes: app };
 }

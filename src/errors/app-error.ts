@@ -13,7 +13,8 @@ export class AppError extends Error {
   ) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
-    this.expose = status < 500 || status === 503;
+    // A 5xx detail says what broke inside (which dependency, which call): the log has it, the client does not.
+    this.expose = status < 500;
     this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
@@ -68,7 +69,7 @@ export class DependencyUnavailable extends AppError {
     cause?: unknown,
     retryAfterSeconds = 5,
   ) {
-    super('dependency_unavailable', 503, `${dependency} is unavailable, retry later`, { cause, retryAfterSeconds });
+    super('dependency_unavailable', 503, `${dependency} is unavailable`, { cause, retryAfterSeconds });
   }
 }
 
@@ -83,5 +84,31 @@ export class RefreshTokenRejected extends AppError {
 export class TokenExchangeRefused extends AppError {
   constructor(audience: string, cause?: unknown) {
     super('forbidden', 403, `no token for audience ${audience} could be obtained for this user`, { cause });
+  }
+}
+
+/** The login transaction is unknown, used or expired: the browser should start again. */
+export class LoginExpired extends AppError {
+  constructor() {
+    super('login_expired', 400, 'this login link was already used or has expired; start the login again');
+  }
+}
+
+/** The logout token cannot be trusted; the back-channel logout endpoint answers 400 `invalid_request`. */
+export class InvalidLogoutToken extends AppError {
+  constructor(detail: string, cause?: unknown) {
+    super('bad_request', 400, detail, { cause });
+  }
+}
+
+export class RateLimited extends AppError {
+  constructor(retryAfterSeconds: number) {
+    super('rate_limited', 429, 'too many requests, retry later', { retryAfterSeconds });
+  }
+}
+
+export class NotFound extends AppError {
+  constructor() {
+    super('not_found', 404, 'no such endpoint');
   }
 }

@@ -1,7 +1,8 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { EventPublisher } from '../events/security-events';
 import type { IdentityProvider } from '../oidc/identity-provider';
-import { InvalidLogoutToken, type LogoutTokenClaims } from '../oidc/logout-token';
+import { InvalidLogoutToken } from '../errors/app-error';
+import type { LogoutTokenClaims } from '../oidc/logout-token';
 import type { Clock, LoginTransactionStore, SessionStore } from '../session/session-store';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';

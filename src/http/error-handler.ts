@@ -15,7 +15,7 @@ export function toProblem(error: unknown): Problem {
     return {
       status: error.status,
       code: error.code,
-      detail: error.expose ? error.detail : 'internal error',
+      detail: error.expose ? error.detail : error.status === 503 ? 'temporarily unavailable, retry later' : 'internal error',
       retryAfterSeconds: error.retryAfterSeconds,
     };
   }
@@ -38,7 +38,7 @@ export function createErrorHandler(logger: Logger) {
     const problem = toProblem(error);
     const requestLogger: Logger = res.locals.logger ?? logger;
     if (problem.status >= 500) requestLogger.error({ err: error, path: req.path }, 'request failed');
-    else requestLogger.info({ code: problem.code, status: problem.status, path: req.path }, problem.detail);
+    else requestLogger.info({ code: problem.code, status: problem.status, path: req.path, cause: causeOf(error) }, problem.detail);
     if (res.headersSent) {
       res.destroy();
       return;
@@ -55,6 +55,12 @@ export function createErrorHandler(logger: Logger) {
       JSON.stringify({ type: 'about:blank', title: problem.code, status: problem.status, detail: problem.detail, requestId: res.locals.requestId }),
     );
   };
+}
+
+/** The message of what went wrong underneath a refusal, for the operator only. */
+function causeOf(error: unknown): string | undefined {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  return cause instanceof Error ? cause.message : undefined;
 }
 
 function escapeHtml(text: string): string {

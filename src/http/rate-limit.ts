@@ -1,16 +1,10 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError } from '../errors/app-error';
+import { RateLimited } from '../errors/app-error';
 import type { EventPublisher } from '../events/security-events';
 import type { RateLimitStore } from '../session/rate-limit-store';
 import type { Logger } from '../telemetry/logger';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import type { TrustedProxies } from './client-address';
-
-export class RateLimited extends AppError {
-  constructor(retryAfterSeconds: number) {
-    super('rate_limited', 429, 'too many requests, retry later', { retryAfterSeconds });
-  }
-}
 
 const WINDOW_MS = 60_000;
 

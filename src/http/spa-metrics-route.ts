@@ -15,18 +15,13 @@ const MAX_NAMED_KEYS = 20;
  * Refused because keys or values look like personal data or secrets, or keys
  * reach an object's prototype; names every offending key (never its value).
  */
-export class SensitiveAttributes extends AppError {
-  readonly offendingKeys: readonly string[];
-
-  constructor(findings: readonly SensitiveDataFinding[]) {
-    const personal = findings.filter((finding) => finding.reason !== 'prototype_key').map((finding) => finding.path);
-    const prototype = findings.filter((finding) => finding.reason === 'prototype_key').map((finding) => finding.path);
-    const parts = [];
-    if (personal.length > 0) parts.push(`attributes look like personal data or secrets: ${named(personal)}`);
-    if (prototype.length > 0) parts.push(`keys that reach an object's prototype are refused: ${named(prototype)}`);
-    super('bad_request', 400, parts.join('; '));
-    this.offendingKeys = [...personal, ...prototype];
-  }
+function describeFindings(findings: readonly SensitiveDataFinding[]): string {
+  const personal = findings.filter((finding) => finding.reason !== 'prototype_key').map((finding) => finding.path);
+  const prototype = findings.filter((finding) => finding.reason === 'prototype_key').map((finding) => finding.path);
+  const parts = [];
+  if (personal.length > 0) parts.push(`attributes look like personal data or secrets: ${named(personal)}`);
+  if (prototype.length > 0) parts.push(`keys that reach an object's prototype are refused: ${named(prototype)}`);
+  return parts.join('; ');
 }
 
 function named(paths: readonly string[]): string {
@@ -62,7 +57,7 @@ export function createSpaMetricsHandler(options: { allowedEvents: readonly strin
     const findings = findSensitiveData(req.body);
     if (findings.length > 0) {
       const isPersonal = findings.some((finding) => finding.reason !== 'prototype_key');
-      reject(new SensitiveAttributes(findings), isPersonal ? 'sensitive_attributes' : 'prototype_keys');
+      reject(new BadRequest(describeFindings(findings)), isPersonal ? 'sensitive_attributes' : 'prototype_keys');
     }
     const parsed = body.safeParse(req.body);
     if (!parsed.success) {

@@ -7,7 +7,7 @@ import {
   type JWTPayload,
   type JWTHeaderParameters,
 } from 'jose';
-import { AppError, DependencyUnavailable } from '../errors/app-error';
+import { AppError, DependencyUnavailable, InvalidLogoutToken } from '../errors/app-error';
 import type { Clock } from '../session/session-store';
 
 /** The event a logout token must carry (Back-Channel Logout 1.0, section 2.4). */
@@ -54,13 +54,6 @@ export interface LogoutTokenClaims {
    * its `jti` must be remembered at least this long for the replay check.
    */
   readonly acceptableUntil: number;
-}
-
-/** The logout token cannot be trusted; the back-channel logout endpoint answers 400 `invalid_request`. */
-export class InvalidLogoutToken extends AppError {
-  constructor(detail: string, cause?: unknown) {
-    super('bad_request', 400, detail, { cause });
-  }
 }
 
 export interface LogoutTokenVerifierOptions {

@@ -326,10 +326,17 @@ export function isInvalidGrant(error: unknown): boolean {
   return error instanceof client.ResponseBodyError && error.error === 'invalid_grant';
 }
 
+/**
+ * What the sign-in page may say. OAuth error codes are shown when they look
+ * like one; openid-client's own message (which quotes the response it
+ * rejected) stays in the error's cause, for the log.
+ */
 function describeLoginFailure(error: unknown): string {
-  if (error instanceof client.AuthorizationResponseError) return `the identity provider answered ${error.error}`;
-  if (error instanceof client.ResponseBodyError) return `the identity provider refused the code (${error.error})`;
-  return `the login response failed validation (${(error as Error).message})`;
+  const code = (error as { error?: unknown } | null)?.error;
+  const oauthCode = typeof code === 'string' && /^[a-z_]{1,64}$/.test(code) ? code : 'an error';
+  if (error instanceof client.AuthorizationResponseError) return `the identity provider answered ${oauthCode}`;
+  if (error instanceof client.ResponseBodyError) return `the identity provider refused the code (${oauthCode})`;
+  return 'the login response failed validation';
 }
 
 function toSessionUser(claims: Record<string, unknown>, groupsClaim: string | undefined): SessionUser {
