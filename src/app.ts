@@ -136,8 +136,12 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
   const trustedProxies = new TrustedProxies(config.server.trustedProxies);
   const cipher = new TokenCipher(deps.sessionSecrets);
   const leaseMs = deps.refreshLeaseMs ?? DEFAULT_REFRESH_LEASE_MS;
+  const touchThrottle = new TouchThrottle(Math.min(TOUCH_INTERVAL_MS, (config.session.idleTtlSeconds * 1000) / 4));
+  const sessionEnder = new SessionEnder({ store: deps.sessions, metrics, events: deps.events });
+  sessionEnder.onEnd((sessionId) => touchThrottle.forget(sessionId));
   const refresher = new SessionRefresher({
     store: deps.sessions,
+    sessionEnder,
     identityProvider: deps.identityProvider,
     cipher,
     metrics,
@@ -147,9 +151,6 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
     leaseMs,
     waitBudgetMs: config.oidc.timeoutMs + leaseMs + 1000,
   });
-  const touchThrottle = new TouchThrottle(Math.min(TOUCH_INTERVAL_MS, (config.session.idleTtlSeconds * 1000) / 4));
-  const sessionEnder = new SessionEnder({ store: deps.sessions, metrics, events: deps.events });
-  sessionEnder.onEnd((sessionId) => touchThrottle.forget(sessionId));
   const observation = new RequestObservation(metrics);
   const verify = createVerifyHandler({
     publicOrigin: config.server.publicOrigin,
@@ -173,6 +174,7 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
   });
   const authDeps = {
     config,
+    sessionEnder,
     identityProvider: deps.identityProvider,
     transactions: deps.transactions,
     cipher,

@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import type { Config } from '../config/config';
 import type { EventPublisher } from '../events/security-events';
 import type { IdentityProvider } from '../oidc/identity-provider';
+import type { SessionEnder } from '../session/session-end';
 import type { LoginTransactionStore, Clock } from '../session/session-store';
 import type { TokenCipher } from '../session/token-cipher';
 import type { GatewayMetrics } from '../telemetry/metrics';
@@ -15,6 +16,7 @@ export interface AuthRouteDependencies {
   readonly transactions: LoginTransactionStore;
   readonly cipher: TokenCipher;
   readonly trustedProxies: TrustedProxies;
+  readonly sessionEnder: SessionEnder;
   readonly metrics: GatewayMetrics;
   readonly events: EventPublisher;
   readonly logger: Logger;

@@ -1,5 +1,5 @@
 import type { CookieOptions, Request, Response } from 'express';
-import { CsrfRejected, InvalidLoginResponse, Unauthenticated, AppError } from '../errors/app-error';
+import { AppError, CsrfRejected, InvalidLoginResponse, LoginExpired, Unauthenticated } from '../errors/app-error';
 import { findCsrfViolation } from '../forwardauth/csrf';
 import { safeReturnTo } from '../oidc/return-to';
 import { bindingFor, findBindingViolation } from '../session/binding';
@@ -81,7 +81,7 @@ export function createCallbackHandler(deps: AuthRouteDependencies) {
       const cookieValue = findCookie(req.headers.cookie, cookieName);
       if (cookieValue !== undefined) res.clearCookie(cookieName, loginCookieOptions(cookieName, isSecure));
       if (!transaction) {
-        throw new AppError('login_expired', 400, 'this login link was already used or has expired; start the login again');
+        throw new LoginExpired();
       }
       if (cookieValue === undefined || loginBindingOf(cookieValue) !== transaction.browserBinding) {
         failureReason = 'browser_mismatch';
@@ -137,10 +137,9 @@ export function createLogoutHandler(deps: AuthRouteDependencies) {
       }
       logoutUrl = deps.identityProvider.logoutUrl(tokens?.idToken, postLogoutRedirectUri) ?? postLogoutRedirectUri;
       const sessionId = req.session.id;
-      await sessionOps.destroy(req);
-      deps.metrics.sessionsDestroyed.inc({ reason: 'logout' });
-      deps.events.publish({ type: 'logout', severity: 'info', sessionId, subject: auth.user.sub, requestId: res.locals.requestId });
-      deps.events.publish({ type: 'session_destroyed', severity: 'info', sessionId, subject: auth.user.sub, reason: 'logout' });
+      const clientAddress = clientAddressOf(req, deps.trustedProxies);
+      await deps.sessionEnder.end({ sessionId, subject: auth.user.sub, reason: 'logout', requestId: res.locals.requestId, clientAddress, destroy: () => sessionOps.destroy(req) });
+      deps.events.publish({ type: 'logout', severity: 'info', sessionId, subject: auth.user.sub, requestId: res.locals.requestId, clientAddress });
     }
     res.clearCookie(deps.config.session.cookieName, { path: '/', secure: deps.config.session.isSecureCookie, sameSite: 'lax', httpOnly: true });
     res.set('Cache-Control', 'no-store').json({ logoutUrl });
@@ -154,17 +153,17 @@ export function createUserHandler(deps: AuthRouteDependencies) {
     res.set('Cache-Control', 'no-store');
     if (!auth) throw new Unauthenticated();
     const now = deps.clock.now();
-    const violation = findBindingViolation(deps.config.session.binding, auth.binding, req.get('user-agent'), clientAddressOf(req, deps.trustedProxies));
+    const clientAddress = clientAddressOf(req, deps.trustedProxies);
+    const violation = findBindingViolation(deps.config.session.binding, auth.binding, req.get('user-agent'), clientAddress);
     if (auth.absoluteExpiresAt <= now || violation) {
       const sessionId = req.session.id;
-      await sessionOps.destroy(req);
+      const requestId: string = res.locals.requestId;
+      const reason = violation ? 'binding_failure' : 'absolute_timeout';
+      await deps.sessionEnder.end({ sessionId, subject: auth.user.sub, reason, requestId, clientAddress, destroy: () => sessionOps.destroy(req) });
       if (violation) {
         deps.metrics.sessionBindingFailed(violation);
-        deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation });
+        deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation, requestId, clientAddress });
       }
-      const reason = violation ? 'binding_failure' : 'absolute_timeout';
-      deps.metrics.sessionsDestroyed.inc({ reason });
-      deps.events.publish({ type: 'session_destroyed', severity: 'info', sessionId, subject: auth.user.sub, reason });
       throw new Unauthenticated(violation ? 'the session was used from another client' : 'the session has expired');
     }
     const idleExpiresAt = now + deps.config.session.idleTtlSeconds * 1000;

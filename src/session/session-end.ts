@@ -16,10 +16,17 @@ export type SessionEndReason = (typeof SESSION_END_REASONS)[number];
 
 export interface SessionEnding {
   readonly sessionId: string;
-  readonly subject: string;
+  /** Unknown only when the record was already gone. */
+  readonly subject: string | undefined;
   readonly reason: SessionEndReason;
   readonly requestId?: string;
   readonly clientAddress?: string;
+  /**
+   * How the record leaves the store, when not by `store.destroy`: the /auth
+   * routes go through express-session's own destroy, which also detaches
+   * the request's session so that nothing saves it again.
+   */
+  readonly destroy?: () => Promise<void>;
 }
 
 /**
@@ -38,7 +45,7 @@ export class SessionEnder {
   }
 
   async end(ending: SessionEnding): Promise<void> {
-    await this.deps.store.destroy(ending.sessionId);
+    await (ending.destroy ? ending.destroy() : this.deps.store.destroy(ending.sessionId));
     for (const forget of this.forgetters) forget(ending.sessionId);
     this.deps.metrics.sessionsDestroyed.inc({ reason: ending.reason });
     this.deps.events.publish({

@@ -6,6 +6,7 @@ import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';
 import { RefreshBackoff } from './refresh-backoff';
 import type { StoredSession, TokenSet } from './session-data';
+import type { SessionEnder } from './session-end';
 import type { Clock, RefreshLease, SessionStore } from './session-store';
 import type { TokenCipher } from './token-cipher';
 
@@ -25,6 +26,8 @@ export type FreshnessOutcome =
 
 export interface SessionRefresherOptions {
   readonly store: SessionStore;
+  /** How a session whose refresh token can no longer be used ends. */
+  readonly sessionEnder: SessionEnder;
   readonly identityProvider: IdentityProvider;
   readonly cipher: TokenCipher;
   readonly metrics: GatewayMetrics;
@@ -211,13 +214,11 @@ export class SessionRefresher {
   }
 
   private async end(sessionId: string, record: StoredSession | undefined, reason: 'invalid_grant' | 'expired'): Promise<FreshnessOutcome> {
-    const { metrics, events, store } = this.options;
-    await store.destroy(sessionId);
-    metrics.sessionsDestroyed.inc({ reason: reason === 'invalid_grant' ? 'refresh_rejected' : 'expired' });
+    const { metrics, events, sessionEnder } = this.options;
     metrics.tokenRefreshFailed.inc({ reason });
     const subject = record?.auth?.user.sub;
     events.publish({ type: 'refresh_failure', severity: 'warning', sessionId, subject, reason });
-    events.publish({ type: 'session_destroyed', severity: 'info', sessionId, subject, reason: reason === 'invalid_grant' ? 'refresh_rejected' : 'expired' });
+    await sessionEnder.end({ sessionId, subject, reason: reason === 'invalid_grant' ? 'refresh_rejected' : 'expired' });
     this.options.logger.info({ reason, sub: subject }, 'session ended: the refresh token can no longer be used');
     return { kind: 'ended', reason };
   }

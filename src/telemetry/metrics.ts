@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SESSION_END_REASONS } from '../session/session-end';
 import { OtelInstruments } from './otel-metrics';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -18,6 +19,7 @@ export class LabelLimiter {
 }
 
 export type BreakerState = 'closed' | 'half_open' | 'open';
+const TLS_CERTIFICATE_EXPIRY = 'bff_tls_certificate_expiry_timestamp_seconds';
 const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 /**
@@ -63,6 +65,16 @@ export class GatewayMetrics {
   readonly backgroundTasks = this.counter('bff_background_tasks_total', 'Background task runs', ['task_type', 'status']);
   readonly backgroundTaskDuration = this.histogram('bff_background_task_duration_seconds', 'Background task duration', ['task_type']);
   readonly publicMetrics = this.counter('bff_public_metrics_total', 'SPA metric events accepted', ['event']);
+  /**
+   * Registered only once a certificate is loaded: a label-less gauge that was
+   * never set is exported as 0, which would read as "expired in 1970" and
+   * page every gateway that serves plain HTTP behind a TLS-terminating proxy.
+   */
+  readonly tlsCertificateExpiry = new Gauge({
+    name: TLS_CERTIFICATE_EXPIRY,
+    help: 'notAfter of the TLS_CERT_FILE certificate, in Unix seconds (absent without TLS)',
+    registers: [],
+  });
   /** The OTLP side of the catalogue (no-ops when telemetry is off). */
   readonly otel = new OtelInstruments();
 
@@ -80,9 +92,7 @@ export class GatewayMetrics {
   private exportKnownReasonsAtZero(): void {
     for (const reason of ['missing_header', 'origin_mismatch', 'cross_site']) this.csrfViolations.inc({ reason }, 0);
     for (const reason of ['user_agent', 'ip']) this.sessionBindingFailures.inc({ reason }, 0);
-    for (const reason of ['logout', 'refresh_rejected', 'expired', 'absolute_timeout', 'binding_failure', 'undecryptable', 'backchannel_logout']) {
-      this.sessionsDestroyed.inc({ reason }, 0);
-    }
+    for (const reason of SESSION_END_REASONS) this.sessionsDestroyed.inc({ reason }, 0);
     for (const reason of ['invalid_grant', 'expired', 'idp_unavailable']) this.tokenRefreshFailed.inc({ reason }, 0);
   }
 
@@ -93,6 +103,12 @@ export class GatewayMetrics {
   sessionBindingFailed(reason: string): void {
     this.sessionBindingFailures.inc({ reason });
     this.otel.sessionBindingFailures.add(1, { reason });
+  }
+
+  /** The certificate of TLS_CERT_FILE was loaded: its expiry becomes visible to the alert rules. */
+  tlsCertificateLoaded(notAfter: Date): void {
+    if (!this.registry.getSingleMetric(TLS_CERTIFICATE_EXPIRY)) this.registry.registerMetric(this.tlsCertificateExpiry);
+    this.tlsCertificateExpiry.set(notAfter.getTime() / 1000);
   }
 
   breakerStateChanged(service: string, state: BreakerState): void {
