@@ -5,7 +5,6 @@ import { createAuthorizer } from './authz/create-authorizer';
 import type { Config, RedisConfig } from './config/config';
 import { createEventPublisher } from './events/create-event-publisher';
 import type { DependencyCheck } from './http/operations-routes';
-import { createDevelopmentIdp } from './oidc/development-idp';
 import { OpenIdIdentityProvider, isProtocolRefusal } from './oidc/openid-identity-provider';
 import { createBreaker, type BreakerOptions } from './resilience/breaker';
 import { MemoryLoginTransactionStore, MemorySessionStore } from './session/memory-session-store';
@@ -38,6 +37,7 @@ export interface ComposeOptions {
 export function composeGateway(config: Config, logger: Logger, options: ComposeOptions = {}): Gateway {
   const clock = options.clock ?? systemClock;
   const metrics = options.metrics ?? new GatewayMetrics({ maxUserIdLabels: config.telemetry.userLabelLimit });
+  if (config.server.tls) metrics.tlsCertificateLoaded(config.server.tls.notAfter);
   const breakerOptions = {
     errorThresholdPercentage: config.breakers.errorThresholdPercentage,
     resetTimeoutMs: config.breakers.resetTimeoutMs,
@@ -59,7 +59,11 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
   closers.push(() => activeSessions.stop());
 
   const idpBreaker = createBreaker('idp', { ...breakerOptions, timeoutMs: config.oidc.timeoutMs + 1000, isCallerError: isProtocolRefusal }, metrics);
-  const developmentIdp = config.oidc.kind === 'development' ? createDevelopmentIdp(config.server.publicOrigin) : undefined;
+  // oidc-provider is loaded only when the development IdP is used: production processes never carry it.
+  const developmentIdp =
+    config.oidc.kind === 'development'
+      ? (require('./oidc/development-idp') as typeof import('./oidc/development-idp')).createDevelopmentIdp(config.server.publicOrigin)
+      : undefined;
   if (developmentIdp) {
     logger.warn(
       { issuer: developmentIdp.issuer, demoUser: developmentIdp.demoUser },
@@ -80,6 +84,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
     logger,
     clock,
   });
+  identityProvider.start();
   closers.push(() => identityProvider.stop());
 
   const eventWiring = createEventPublisher(config, { metrics, logger, breakerOptions });

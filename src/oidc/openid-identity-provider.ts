@@ -58,6 +58,10 @@ export class OpenIdIdentityProvider implements IdentityProvider {
 
   constructor(private readonly options: OpenIdProviderOptions) {
     this.discovered = new Promise((resolve) => (this.resolveDiscovered = resolve));
+  }
+
+  /** Starts discovery in the background (with back-off); the composition root calls it once everything is wired. */
+  start(): void {
     void this.discover(DISCOVERY_BACKOFF_MS.initial);
   }
 
