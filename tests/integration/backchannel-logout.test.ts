@@ -13,6 +13,7 @@ import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '..
 import { metricValue, type RunningGateway } from '../support/gateway';
 import { bffTestClient, TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../support/idp';
 import { getFreePort } from '../support/ports';
+import { eventually } from '../support/wait';
 
 const OTHER_CLIENT_ID = 'other-app';
 const OTHER_CLIENT_SECRET = 'other-app-secret-0123456789abcdef';
@@ -101,13 +102,7 @@ async function startLogoutRecorder(): Promise<LogoutRecorder> {
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`gave up after ${WAIT_MS} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return (await eventually(probe, (value) => value !== undefined, { what, timeoutMs: WAIT_MS })) as T;
 }
 
 function postLogoutToken(gateway: RunningGateway, body: string, contentType = 'application/x-www-form-urlencoded'): Promise<Response> {

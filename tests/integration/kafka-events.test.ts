@@ -8,7 +8,7 @@ import { metricValue, MovableClock, TEST_SESSION_SECRET, type RunningGateway } f
 import { TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../support/idp';
 import { getFreePort } from '../support/ports';
 import { withDeathSignal } from '../support/child-process';
-import { waitUntil } from '../support/wait';
+import { eventually, waitUntil } from '../support/wait';
 import { readTopic, startKafka, type KafkaBroker, type ReceivedMessage, type TopicReader } from '../support/kafka';
 import { uuidV7 } from '../../src/http/request-id';
 import { hashSessionId, securityEventSchema, type SecurityEvent } from '../../src/events/security-events';
@@ -49,15 +49,8 @@ async function eventsHealth(gateway: GatewayAddress): Promise<EventsHealth> {
 }
 
 /** Polls /events/health until `isDone` holds; fails with the last answer after `timeoutMs`. */
-async function waitForEventsHealth(gateway: GatewayAddress, isDone: (health: EventsHealth) => boolean, timeoutMs = 30_000): Promise<EventsHealth> {
-  const deadline = Date.now() + timeoutMs;
-  let health = await eventsHealth(gateway);
-  while (!isDone(health)) {
-    if (Date.now() > deadline) throw new Error(`/events/health did not reach the expected state within ${timeoutMs} ms: ${JSON.stringify(health)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    health = await eventsHealth(gateway);
-  }
-  return health;
+function waitForEventsHealth(gateway: GatewayAddress, isDone: (health: EventsHealth) => boolean, timeoutMs = 30_000): Promise<EventsHealth> {
+  return eventually(() => eventsHealth(gateway), isDone, { what: '/events/health to reach the expected state', timeoutMs, intervalMs: 100 });
 }
 
 // Keep-alive connections: the flood test sends ten thousand requests.

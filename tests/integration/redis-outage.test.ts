@@ -1,6 +1,7 @@
 import Redis from 'ioredis';
 import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '../support/environment';
 import { metricValue } from '../support/gateway';
+import { eventually } from '../support/wait';
 
 describe('/verify and /ready through a Redis outage', () => {
   let env: TestEnvironment;
@@ -18,15 +19,6 @@ describe('/verify and /ready through a Redis outage', () => {
   async function readyStatus() {
     const response = await fetch(`${env.gateway.url}/ready`);
     return { status: response.status, body: (await response.json()) as { checks: Record<string, { status: string }> } };
-  }
-
-  async function eventually<T>(probe: () => Promise<T>, isDone: (value: T) => boolean, attempts = 50): Promise<T> {
-    let value = await probe();
-    for (let attempt = 1; attempt < attempts && !isDone(value); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      value = await probe();
-    }
-    return value;
   }
 
   it('answers 503 with Retry-After while Redis is killed, keeps the cookie, and serves the same session after Redis returns', async () => {
@@ -53,8 +45,8 @@ describe('/verify and /ready through a Redis outage', () => {
     expect(metricValue(text, 'circuit_breaks_total', { service: 'redis' })).toBeGreaterThanOrEqual(1);
 
     await env.redis.restart();
-    expect((await eventually(readyStatus, (ready) => ready.status === 200)).status).toBe(200);
-    expect((await eventually(() => verifyStatus(browser), (answer) => answer.status === 200)).status).toBe(200);
+    expect((await eventually(readyStatus, (ready) => ready.status === 200, { what: '/ready to answer 200' })).status).toBe(200);
+    expect((await eventually(() => verifyStatus(browser), (answer) => answer.status === 200, { what: '/verify to answer 200' })).status).toBe(200);
     // The breaker closed again by itself: a half-open probe succeeded.
     expect(metricValue(await env.gateway.metricsText(), 'circuit_breaker_status', { service: 'redis' })).toBe(0);
   });
@@ -68,7 +60,7 @@ describe('/verify and /ready through a Redis outage', () => {
     } finally {
       env.redis.resume();
     }
-    expect((await eventually(() => verifyStatus(browser), (answer) => answer.status === 200)).status).toBe(200);
+    expect((await eventually(() => verifyStatus(browser), (answer) => answer.status === 200, { what: '/verify to answer 200' })).status).toBe(200);
   });
 
   it('never touches Redis for a request without a session cookie', async () => {

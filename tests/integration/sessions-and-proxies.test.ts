@@ -4,6 +4,7 @@ import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '..
 import { metricValue, MovableClock, startGateway, TEST_SESSION_SECRET } from '../support/gateway';
 import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../support/idp';
 import { getFreePort } from '../support/ports';
+import { eventually } from '../support/wait';
 
 describe('session protections', () => {
   let env: TestEnvironment;
@@ -107,12 +108,10 @@ describe('an IdP that is down at start-up', () => {
       env: { OIDC_ISSUER: `http://localhost:${idpPort}`, OIDC_CLIENT_ID: TEST_CLIENT_ID, OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET, SESSION_SECRET: TEST_SESSION_SECRET },
     });
     // startGateway waits for discovery, so probe the port while it waits.
-    let notReady: Response | undefined;
-    for (let attempt = 0; attempt < 50 && !notReady; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      notReady = await fetch(`${publicUrl}/ready`).catch(() => undefined);
-    }
-    expect(notReady?.status).toBe(503);
+    const notReady = await eventually(() => fetch(`${publicUrl}/ready`).then((response) => response.status, () => 0), (status) => status !== 0, {
+      what: 'the gateway to listen',
+    });
+    expect(notReady).toBe(503);
     const login = await fetch(`${publicUrl}/auth/login`, { redirect: 'manual' });
     expect(login.status).toBe(503);
     expect(login.headers.get('retry-after')).toMatch(/^\d+$/);

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, loginWithIdp } from '../support/browser';
 import { getFreePort } from '../support/ports';
+import { eventually } from '../support/wait';
 
 const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
 
@@ -80,12 +81,11 @@ describe('start-up', () => {
     const origin = `http://localhost:${port}`;
     const gateway = runMain({ PORT: String(port), PUBLIC_URL: origin });
     try {
-      let ready: Response | undefined;
-      for (let attempt = 0; attempt < 100 && ready?.status !== 200; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        ready = await fetch(`${origin}/ready`).catch(() => undefined);
-      }
-      expect(ready?.status).toBe(200);
+      const ready = await eventually(() => fetch(`${origin}/ready`).then((response) => response.status, () => 0), (status) => status === 200, {
+        what: '/ready to answer 200',
+        timeoutMs: 15_000,
+      });
+      expect(ready).toBe(200);
       expect(gateway.output()).toContain('log in as demo with any password');
       expect(await (await fetch(`${origin}/`)).text()).toContain('/auth/login');
 

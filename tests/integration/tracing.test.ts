@@ -7,18 +7,15 @@ import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type T
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver';
 import { getFreePort } from '../support/ports';
 import { startRedis, type RedisServer } from '../support/redis';
+import { eventually, waitUntil } from '../support/wait';
 
 const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
 const SERVER = 2;
+const ACCESS_TOKEN_TTL_SECONDS = 4;
 
-async function eventually<T>(probe: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** The value `probe` finds, once it finds one. */
+async function found<T>(probe: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+  return (await eventually(probe, (value) => value !== undefined, { what, timeoutMs })) as T;
 }
 
 /**
@@ -39,7 +36,7 @@ describe('OpenTelemetry traces of the running gateway', () => {
     origin = `http://127.0.0.1:${port}`;
     redis = await startRedis();
     // 4 s tokens enter their refresh window (the last half of a short life) 2 s after they are issued.
-    idp = await startTestIdp({ accessTokenTtlSeconds: 4, clients: [bffTestClient({ redirect_uris: [`${origin}/auth/callback`] })] });
+    idp = await startTestIdp({ accessTokenTtlSeconds: ACCESS_TOKEN_TTL_SECONDS, clients: [bffTestClient({ redirect_uris: [`${origin}/auth/callback`] })] });
     receiver = await startOtlpReceiver();
     logLines = [];
     gateway = spawn(process.execPath, [MAIN], {
@@ -74,7 +71,7 @@ describe('OpenTelemetry traces of the running gateway', () => {
         }
       }
     });
-    await eventually(() => logLines.find((line) => line.message === 'identity provider metadata loaded'), 'the gateway to start');
+    await found(() => logLines.find((line) => line.message === 'identity provider metadata loaded'), 'the gateway to start');
   });
 
   afterAll(async () => {
@@ -87,7 +84,9 @@ describe('OpenTelemetry traces of the running gateway', () => {
   it('one /verify that refreshes is one trace: server span, breaker spans, Redis spans and the IdP token call, joined to its logs', async () => {
     const browser = new Browser();
     await loginWithIdp(browser, `${origin}/auth/login`, { username: 'alice' });
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // The condition is the token's age: past half of its life it is refreshed (src/session/refresh-window).
+    const refreshableAt = Date.now() + (ACCESS_TOKEN_TTL_SECONDS * 1000) / 2 + 100;
+    await waitUntil(() => Date.now() >= refreshableAt, { timeoutMs: ACCESS_TOKEN_TTL_SECONDS * 1000, intervalMs: 50, timeoutMessage: 'the token never reached its refresh window' });
     await idp.reset();
 
     const response = await browser.request(`${origin}/verify`, { headers: forwarded('/api/orders') });
@@ -96,9 +95,9 @@ describe('OpenTelemetry traces of the running gateway', () => {
     const traceId = response.headers.get('x-trace-id');
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
 
-    const spans = await eventually(() => {
-      const found = receiver.spans.filter((span) => span.traceId === traceId);
-      return found.some((span) => span.kind === SERVER) && found.some((span) => span.name === 'breaker idp') ? found : undefined;
+    const spans = await found(() => {
+      const inTrace = receiver.spans.filter((span) => span.traceId === traceId);
+      return inTrace.some((span) => span.kind === SERVER) && inTrace.some((span) => span.name === 'breaker idp') ? inTrace : undefined;
     }, 'the spans of the /verify trace');
     const byName = (name: string) => spans.filter((span: ReceivedSpan) => span.name === name);
 
@@ -114,7 +113,7 @@ describe('OpenTelemetry traces of the running gateway', () => {
     const tokenCall = spans.find((span) => String(span.attributes['url.full'] ?? '').startsWith(`${idp.issuer}/token`));
     expect(tokenCall).toBeDefined();
 
-    const refreshLog = await eventually(() => logLines.find((line) => line.message === 'access token refreshed' && line.trace_id === traceId), 'the refresh log line');
+    const refreshLog = await found(() => logLines.find((line) => line.message === 'access token refreshed' && line.trace_id === traceId), 'the refresh log line');
     expect(refreshLog.span_id).toMatch(/^[0-9a-f]{16}$/);
   });
 
@@ -125,7 +124,7 @@ describe('OpenTelemetry traces of the running gateway', () => {
       const response = await browser.request(`${origin}/auth/login`);
       expect(response.status).toBe(503);
       const traceId = response.headers.get('x-trace-id');
-      const server = await eventually(() => receiver.spans.find((span) => span.traceId === traceId && span.kind === SERVER), 'the failed request span');
+      const server = await found(() => receiver.spans.find((span) => span.traceId === traceId && span.kind === SERVER), 'the failed request span');
       expect(server.name).toBe('GET /auth/login');
       expect(server.status?.code).toBe(2);
     } finally {
@@ -134,7 +133,7 @@ describe('OpenTelemetry traces of the running gateway', () => {
   });
 
   it('exports the OTLP metrics of the catalogue', async () => {
-    await eventually(() => (receiver.metricNames.has('bff_forwardauth_duration_ms') ? true : undefined), 'OTLP metrics', 20_000);
+    await found(() => (receiver.metricNames.has('bff_forwardauth_duration_ms') ? true : undefined), 'OTLP metrics', 20_000);
     for (const name of ['bff_forwardauth_duration_ms', 'bff_session_validation_duration_ms', 'bff_token_refresh_duration_ms', 'bff_auth_requests_total']) {
       expect(receiver.metricNames).toContain(name);
     }

@@ -67,3 +67,39 @@ export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: 
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+export interface EventuallyOptions {
+  readonly timeoutMs?: number;
+  readonly intervalMs?: number;
+  /** What is awaited, for the error: "/ready to answer 200". */
+  readonly what: string;
+}
+
+/**
+ * Calls `probe` until `isDone` accepts its value, and returns that value; on
+ * the deadline fails with the last value seen. For conditions that carry a
+ * value the test goes on to check.
+ */
+export async function eventually<T>(probe: () => T | Promise<T>, isDone: (value: T) => boolean, options: EventuallyOptions): Promise<T> {
+  let last: { value: T } | undefined;
+  await waitUntil(
+    async () => {
+      last = { value: await probe() };
+      return isDone(last.value);
+    },
+    {
+      timeoutMs: options.timeoutMs ?? 10_000,
+      intervalMs: options.intervalMs ?? 50,
+      timeoutMessage: () => `gave up waiting for ${options.what}; the last probe saw ${last === undefined ? 'nothing' : describe(last.value)}`,
+    },
+  );
+  return (last as { value: T }).value;
+}
+
+function describe(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
