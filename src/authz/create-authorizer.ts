@@ -38,7 +38,13 @@ export function createAuthorizer(
       close: async () => {},
     };
   }
-  const breaker = createBreaker('pdp', { ...deps.breakerOptions, timeoutMs: config.pdp.timeoutMs + BREAKER_TIMEOUT_MARGIN_MS }, deps.metrics);
+  // The probe closes the breaker as soon as the PDP answers again, instead of after the whole reset timeout.
+  let probe: () => Promise<void> = async () => undefined;
+  const breaker = createBreaker(
+    'pdp',
+    { ...deps.breakerOptions, timeoutMs: config.pdp.timeoutMs + BREAKER_TIMEOUT_MARGIN_MS, probe: () => probe() },
+    deps.metrics,
+  );
   const authorizer = new OpaAuthorizer({
     url: config.pdp.url,
     timeoutMs: config.pdp.timeoutMs,
@@ -48,6 +54,7 @@ export function createAuthorizer(
     logger: deps.logger,
     clock: deps.clock,
   });
+  probe = () => authorizer.answers();
   return {
     authorizer,
     // Reported, not deciding (SPEC section 7): without the PDP, routes without

@@ -108,6 +108,25 @@ export class OpaAuthorizer implements Authorizer {
     }
   }
 
+  /**
+   * Whether the PDP answers at all, for the breaker's probe while it is open:
+   * any HTTP answer below 500 to an empty input will do (it is no decision,
+   * and nothing is cached or counted as one).
+   */
+  async answers(): Promise<void> {
+    const response = await this.fetch(this.options.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: '{"input":{}}',
+      redirect: 'manual',
+      signal: AbortSignal.timeout(this.options.timeoutMs),
+    });
+    await response.body?.cancel().catch(() => undefined);
+    if (response.status >= 500) throw new PdpFailed(`the PDP answered HTTP ${response.status}`);
+    if (this.lastError !== undefined) this.options.logger.info({ dependency: 'pdp' }, 'the PDP answers again');
+    this.lastError = undefined;
+  }
+
   /** One real PDP call; runs only when the breaker lets it through, so the latency histogram counts real calls only. */
   private async post(input: AuthorizationInput): Promise<Decision> {
     const started = performance.now();

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,6 +91,15 @@ describe('authorization at /verify through a real OPA serving deploy/opa/policy.
     if (routesDirectory) rmSync(routesDirectory, { recursive: true, force: true });
   });
 
+  // Whatever an earlier test did to OPA, each starts with it serving and the gateway's breaker closed.
+  beforeEach(async () => {
+    await opa.ensureServing();
+    await eventually(async () => metricValue(await env.gateway.metricsText(), 'circuit_breaker_status', { service: 'pdp' }), (status) => status === 0, {
+      what: 'the pdp breaker to close',
+      timeoutMs: 15_000,
+    });
+  });
+
   /** Real PDP calls made for `resource` so far (the latency histogram observes only those, not cache hits). */
   async function pdpCalls(resource: string): Promise<number> {
     return metricValue(await env.gateway.metricsText(), 'bff_authz_latency_seconds_count', { resource });
@@ -149,15 +159,35 @@ describe('authorization at /verify through a real OPA serving deploy/opa/policy.
   });
 
   it('counts decisions by resource, action and decision, and PDP latency per resource, in /metrics', async () => {
-    const text = await (await fetch(`${env.gateway.url}/metrics`)).text();
-    expect(metricValue(text, 'bff_authz_requests_total', { resource: 'orders', action: 'delete', decision: 'allow' })).toBeGreaterThanOrEqual(3);
-    expect(metricValue(text, 'bff_authz_requests_total', { resource: 'orders', action: 'delete', decision: 'deny' })).toBeGreaterThanOrEqual(3);
-    expect(metricValue(text, 'bff_authz_requests_total', { resource: 'admin', action: 'read', decision: 'deny' })).toBeGreaterThanOrEqual(1);
-    expect(metricValue(text, 'bff_authz_requests_total', { decision: 'error' })).toBe(0);
-    expect(metricValue(text, 'bff_authz_latency_seconds_count', { resource: 'admin' })).toBe(2);
+    const series = async () => {
+      const text = await env.gateway.metricsText();
+      return {
+        deleteAllowed: metricValue(text, 'bff_authz_requests_total', { resource: 'orders', action: 'delete', decision: 'allow' }),
+        deleteDenied: metricValue(text, 'bff_authz_requests_total', { resource: 'orders', action: 'delete', decision: 'deny' }),
+        adminDenied: metricValue(text, 'bff_authz_requests_total', { resource: 'admin', action: 'read', decision: 'deny' }),
+        errors: metricValue(text, 'bff_authz_requests_total', { decision: 'error' }),
+        adminCalls: metricValue(text, 'bff_authz_latency_seconds_count', { resource: 'admin' }),
+      };
+    };
+    const before = await series();
+    const tag = randomUUID();
+    for (let order = 0; order < 3; order++) {
+      expect((await verify(env, alice, `/api/orders/count-${tag}-${order}`, 'DELETE')).status).toBe(200);
+      expect((await verify(env, bob, `/api/orders/count-${tag}-${order}`, 'DELETE')).status).toBe(403);
+    }
+    expect((await verify(env, bob, `/api/admin/count-${tag}`)).status).toBe(403);
+    const after = await series();
+    expect({
+      deleteAllowed: after.deleteAllowed - before.deleteAllowed,
+      deleteDenied: after.deleteDenied - before.deleteDenied,
+      adminDenied: after.adminDenied - before.adminDenied,
+      errors: after.errors - before.errors,
+      adminCalls: after.adminCalls - before.adminCalls,
+    }).toEqual({ deleteAllowed: 3, deleteDenied: 3, adminDenied: 1, errors: 0, adminCalls: 1 });
   });
 
   it('reports the PDP in /ready without letting it decide readiness', async () => {
+    expect((await verify(env, alice, `/api/orders/ready-${randomUUID()}`)).status).toBe(200);
     const response = await fetch(`${env.gateway.url}/ready`);
     const body = (await response.json()) as { checks: Record<string, { status: string }> };
     expect(response.status).toBe(200);
@@ -185,7 +215,7 @@ describe('authorization at /verify through a real OPA serving deploy/opa/policy.
     expect(recovered.status).toBe(200);
   });
 
-  it('fails closed with OPA stopped: 503 with Retry-After, the pdp breaker opens, /ready stays 200 with pdp down, logins still work', async () => {
+  it('fails closed with OPA stopped (503 with Retry-After, the pdp breaker open, /ready 200 with pdp down, logins working) and decides again once it is back', async () => {
     // Decided while OPA runs, so cached: during the outage it answers for alice and this exact request only.
     expect((await verify(env, alice, '/api/orders/cached')).status).toBe(200);
     await opa.stop();
@@ -216,17 +246,15 @@ describe('authorization at /verify through a real OPA serving deploy/opa/policy.
     const carol = await logIn(env.gateway, 'carol');
     expect((await verify(env, carol, '/api/profile')).status).toBe(200);
     expect((await verify(env, carol, '/api/orders/carol')).status).toBe(503);
-  });
 
-  it('closes the breaker and decides again once OPA is back', async () => {
+    // Back: the breaker's probe closes it, and decisions are made again.
     await opa.restart();
     const recovered = await eventually(() => verify(env, bob, '/api/orders/after-outage', 'DELETE'), (answer) => answer.status !== 503, { what: 'the PDP to answer again' });
     expect(recovered.status).toBe(403);
     expect((await verify(env, alice, '/api/orders/after-outage', 'DELETE')).status).toBe(200);
-    const text = await (await fetch(`${env.gateway.url}/metrics`)).text();
-    expect(metricValue(text, 'circuit_breaker_status', { service: 'pdp' })).toBe(0);
-    const readiness = (await (await fetch(`${env.gateway.url}/ready`)).json()) as { checks: Record<string, { status: string }> };
-    expect(readiness.checks.pdp?.status).toBe('up');
+    expect(metricValue(await env.gateway.metricsText(), 'circuit_breaker_status', { service: 'pdp' })).toBe(0);
+    const recoveredReadiness = (await (await fetch(`${env.gateway.url}/ready`)).json()) as { checks: Record<string, { status: string }> };
+    expect(recoveredReadiness.checks.pdp?.status).toBe('up');
   });
 });
 

@@ -178,6 +178,12 @@ export abstract class RestartableServer {
   resume(): void {
     this.server?.resume();
   }
+
+  /** Running and answering, whatever an earlier test did to it: started if stopped, resumed if paused. */
+  async ensureServing(): Promise<void> {
+    if (this.server) this.server.resume();
+    else await this.start();
+  }
 }
 
 /** How a command run by `runToCompletion` ended. */

@@ -106,6 +106,8 @@ export interface OpaServer {
   /** SIGSTOP: OPA hangs with its connections open and answers nothing. */
   pause(): void;
   resume(): void;
+  /** Running and answering, whatever an earlier test did to it: started if stopped, resumed if paused. */
+  ensureServing(): Promise<void>;
 }
 
 export interface StartOpaOptions {
