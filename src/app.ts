@@ -26,10 +26,10 @@ import {
   createHealthHandler,
   createMetricsHandler,
   createReadyHandler,
-  type DependencyCheck,
 } from './http/operations-routes';
 import { createRateLimit } from './http/rate-limit';
 import { createRequestContext } from './http/request-context';
+import type { DependencyCheck } from './shared/dependency-check';
 import { RequestObservation } from './http/request-observation';
 import { SessionEnder } from './session/session-end';
 import { createSpaMetricsHandler, MAX_BODY_BYTES } from './http/spa-metrics-route';

@@ -4,7 +4,7 @@ import type { GatewayDependencies } from './app';
 import { createAuthorizer } from './authz/create-authorizer';
 import type { Config, RedisConfig } from './config/config';
 import { createEventPublisher } from './events/create-event-publisher';
-import type { DependencyCheck } from './http/operations-routes';
+import type { DependencyCheck } from './shared/dependency-check';
 import { OpenIdIdentityProvider, isProtocolRefusal } from './oidc/openid-identity-provider';
 import { createBreaker, type BreakerOptions } from './resilience/breaker';
 import { MemoryLoginTransactionStore, MemorySessionStore } from './session/memory-session-store';

@@ -1,7 +1,7 @@
 import type { Config } from '../config/config';
-import type { DependencyCheck } from '../http/operations-routes';
+import type { DependencyCheck } from '../shared/dependency-check';
 import { createBreaker, type BreakerOptions } from '../resilience/breaker';
-import type { Clock } from '../session/session-store';
+import type { Clock } from '../shared/clock';
 import type { Logger } from '../telemetry/logger';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import { authenticatedIsAllowed, type Authorizer } from './authorizer';

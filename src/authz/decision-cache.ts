@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Clock } from '../session/session-store';
+import type { Clock } from '../shared/clock';
 import type { AuthorizationInput } from './authorizer';
 
 /** What the PDP decided. Only these are cached; "no answer" never is. */

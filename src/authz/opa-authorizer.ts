@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DependencyUnavailable } from '../errors/app-error';
 import type { Breaker } from '../resilience/breaker';
-import type { Clock } from '../session/session-store';
+import type { Clock } from '../shared/clock';
 import type { Logger } from '../telemetry/logger';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import type { AuthorizationInput, Authorizer } from './authorizer';

@@ -1,5 +1,5 @@
 import type { Config } from '../config/config';
-import type { DependencyCheck } from '../http/operations-routes';
+import type { DependencyCheck } from '../shared/dependency-check';
 import { createBreaker, type BreakerOptions } from '../resilience/breaker';
 import type { Logger } from '../telemetry/logger';
 import type { GatewayMetrics } from '../telemetry/metrics';

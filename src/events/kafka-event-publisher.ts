@@ -4,7 +4,7 @@ import type { Logger } from '../telemetry/logger';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import { DropOldestBuffer } from './drop-oldest-buffer';
 import { kafkajsLogCreator } from './kafkajs-log-creator';
-import { toSecurityEvent } from './log-event-publisher';
+import { toSecurityEvent } from './security-events';
 import type { EventBackendHealth, EventBackendOutage, EventPublisher, SecurityEventInput } from './security-events';
 
 /** Defaults of the Kafka publisher; each can be overridden through `KafkaEventPublisherOptions`. */

@@ -1,19 +1,6 @@
-import { uuidV7 } from '../http/request-id';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';
-import { hashSessionId, securityEventSchema, type EventPublisher, type SecurityEventInput, type SecurityEvent } from './security-events';
-
-/** Builds the validated wire event; shared by every publisher. */
-export function toSecurityEvent(input: SecurityEventInput, now: Date): SecurityEvent {
-  const { sessionId, ...rest } = input;
-  return securityEventSchema.parse({
-    id: uuidV7(now.getTime()),
-    occurredAt: now.toISOString(),
-    service: 'bff-service',
-    ...(sessionId ? { sessionHash: hashSessionId(sessionId) } : {}),
-    ...Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined)),
-  });
-}
+import { toSecurityEvent, type EventPublisher, type SecurityEventInput, type SecurityEvent } from './security-events';
 
 /** Security events as log lines: the backend when KAFKA_BROKERS is unset. */
 export class LogEventPublisher implements EventPublisher {

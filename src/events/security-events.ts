@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { uuidV7 } from '../shared/uuid-v7';
 import { z } from 'zod';
 
 export const SECURITY_EVENT_TYPES = [
@@ -84,4 +85,16 @@ export interface EventBackendOutage {
   readonly startedAt: string;
   /** ISO 8601: the first connect or send that succeeded again; absent while the outage goes on. */
   readonly endedAt: string | undefined;
+}
+
+/** Builds the validated wire event; shared by every publisher. */
+export function toSecurityEvent(input: SecurityEventInput, now: Date): SecurityEvent {
+  const { sessionId, ...rest } = input;
+  return securityEventSchema.parse({
+    id: uuidV7(now.getTime()),
+    occurredAt: now.toISOString(),
+    service: 'bff-service',
+    ...(sessionId ? { sessionHash: hashSessionId(sessionId) } : {}),
+    ...Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined)),
+  });
 }

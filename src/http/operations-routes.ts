@@ -1,19 +1,7 @@
 import type { Request, Response } from 'express';
 import type { EventPublisher } from '../events/security-events';
+import type { DependencyCheck, DependencyCheckResult } from '../shared/dependency-check';
 import type { GatewayMetrics } from '../telemetry/metrics';
-
-export interface DependencyCheckResult {
-  readonly status: 'up' | 'down' | 'not_configured';
-  readonly latencyMs?: number;
-  readonly detail?: string;
-}
-
-/** One dependency's readiness check; only those that `decidesReadiness` can make /ready answer 503. */
-export interface DependencyCheck {
-  readonly name: string;
-  readonly decidesReadiness: boolean;
-  check(): Promise<DependencyCheckResult>;
-}
 
 const CHECK_TIMEOUT_MS = 2000;
 

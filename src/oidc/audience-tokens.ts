@@ -1,5 +1,5 @@
 import type { TokenSet } from '../session/session-data';
-import type { Clock } from '../session/session-store';
+import type { Clock } from '../shared/clock';
 import { BoundedCache } from '../support/bounded-cache';
 import type { IdentityProvider } from './identity-provider';
 

@@ -8,7 +8,7 @@ import {
   type JWTHeaderParameters,
 } from 'jose';
 import { AppError, DependencyUnavailable, InvalidLogoutToken } from '../errors/app-error';
-import type { Clock } from '../session/session-store';
+import type { Clock } from '../shared/clock';
 
 /** The event a logout token must carry (Back-Channel Logout 1.0, section 2.4). */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';

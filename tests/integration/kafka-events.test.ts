@@ -10,7 +10,7 @@ import { getFreePort } from '../support/ports';
 import { withDeathSignal } from '../support/child-process';
 import { eventually, waitUntil } from '../support/wait';
 import { readTopic, startKafka, type KafkaBroker, type ReceivedMessage, type TopicReader } from '../support/kafka';
-import { uuidV7 } from '../../src/http/request-id';
+import { uuidV7 } from '../../src/shared/uuid-v7';
 import { hashSessionId, securityEventSchema, type SecurityEvent } from '../../src/events/security-events';
 import { KAFKA_PUBLISHER_DEFAULTS } from '../../src/events/kafka-event-publisher';
 
