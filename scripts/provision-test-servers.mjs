@@ -5,7 +5,7 @@
 //
 //   - Debian packages (redis-server, caddy, prometheus, chromium, Java, Maven, ...)
 //     with apt-get when running as root (or through sudo -n);
-//   - OPA and Traefik built from the Go module proxy;
+//   - OPA, Traefik and Jaeger v2 built from the Go module proxy;
 //   - the Kafka broker's jars and the Keycloak server distribution from Maven Central;
 //   - a JDK 21 or later for Keycloak, found beside Debian's Java 17.
 //
@@ -39,6 +39,8 @@ const DEBIAN_BINARIES = [
   { binary: 'chromium', debianPackage: 'chromium', env: 'CHROMIUM_BIN', why: 'the headless browser logins' },
   { binary: 'prometheus', debianPackage: 'prometheus', env: 'PROMETHEUS_BIN', why: 'scraping the gateway and evaluating every dashboard panel' },
   { binary: 'promtool', debianPackage: 'prometheus', env: 'PROMTOOL_BIN', why: 'checking and unit-testing the alert rules' },
+  { binary: 'prometheus-alertmanager', debianPackage: 'prometheus-alertmanager', env: 'ALERTMANAGER_BIN', why: 'routing an alert from the rules to a webhook' },
+  { binary: 'amtool', debianPackage: 'prometheus-alertmanager', env: 'AMTOOL_BIN', why: 'checking the Alertmanager configuration and its routes' },
   { binary: 'java', debianPackage: 'openjdk-17-jre-headless', env: undefined, why: 'the Kafka broker' },
   { binary: 'mvn', debianPackage: 'maven', env: 'MVN_BIN', why: 'fetching Kafka and Keycloak from Maven Central' },
   { binary: 'unzip', debianPackage: 'unzip', env: undefined, why: 'unpacking the Keycloak server distribution' },
@@ -176,6 +178,50 @@ function buildTraefik(go) {
   });
 }
 
+/**
+ * Jaeger v2 (the trace backend of tests/integration/jaeger-trace.test.ts, and
+ * the collector distribution whose `validate` checks deploy/otel-collector):
+ * its go.mod has replace directives too, so it is built like Traefik.
+ */
+function buildJaeger(go) {
+  const { version, module, package: packagePath } = PINS.jaeger;
+  if (process.env.JAEGER_BIN) return;
+  installAtomically(cacheDirectory('jaeger', version), 'jaeger', (staging) => {
+    log(`building jaeger ${version} from the Go module proxy (about 10 minutes the first time)`);
+    const { Dir: moduleDirectory } = JSON.parse(run(go, ['mod', 'download', '-json', `${module}@${version}`], { env: goEnvironment() }));
+    const source = join(staging, 'src');
+    cpSync(moduleDirectory, source, { recursive: true });
+    makeWritable(source);
+    run(go, ['build', '-trimpath', '-o', join(staging, 'jaeger'), packagePath], { cwd: source, env: goEnvironment(), timeoutMs: 40 * MINUTE_MS });
+  });
+}
+
+/**
+ * Loki, only to check deploy/loki/config.yaml with its own `-verify-config`.
+ * Its go.mod replaces ./pkg/push, a nested module the proxy's zip of Loki
+ * leaves out: pkg/push is filled from its own module at the version Loki's
+ * go.mod requires, then ./cmd/loki is built (about 6 minutes the first time).
+ */
+function buildLoki(go) {
+  const { version, module, package: packagePath } = PINS.loki;
+  if (process.env.LOKI_BIN) return;
+  const pushModule = 'github.com/grafana/loki/pkg/push';
+  installAtomically(cacheDirectory('loki', version), 'loki', (staging) => {
+    log(`building loki ${version} from the Go module proxy (about 6 minutes the first time)`);
+    const env = goEnvironment({ GOWORK: 'off' });
+    const download = (moduleAtVersion) => JSON.parse(run(go, ['mod', 'download', '-json', moduleAtVersion], { env })).Dir;
+    const source = join(staging, 'src');
+    cpSync(download(`${module}@${version}`), source, { recursive: true });
+    makeWritable(source);
+    const pushVersion = new RegExp(`^\\s*${pushModule.replaceAll('.', '\\.')}\\s+(\\S+)`, 'm').exec(readFileSync(join(source, 'go.mod'), 'utf8'))?.[1];
+    if (!pushVersion) throw new Error(`Loki ${version}'s go.mod does not require ${pushModule}`);
+    rmSync(join(source, 'pkg', 'push'), { recursive: true, force: true });
+    cpSync(download(`${pushModule}@${pushVersion}`), join(source, 'pkg', 'push'), { recursive: true });
+    makeWritable(join(source, 'pkg', 'push'));
+    run(go, ['build', '-trimpath', '-o', join(staging, 'loki'), packagePath], { cwd: source, env, timeoutMs: 40 * MINUTE_MS });
+  });
+}
+
 function makeWritable(directory) {
   for (const entry of readdirSync(directory, { withFileTypes: true })) {
     const path = join(directory, entry.name);
@@ -285,10 +331,12 @@ function main() {
 
   const go = findGo();
   if (!go) {
-    problems.push('missing go: install Go 1.21+ (OPA and Traefik are built from the Go module proxy), or set OPA_BIN and TRAEFIK_BIN');
+    problems.push('missing go: install Go 1.21+ (OPA, Traefik and Jaeger are built from the Go module proxy), or set OPA_BIN, TRAEFIK_BIN and JAEGER_BIN');
   } else {
     attempt(problems, `building opa ${PINS.opa.version}`, () => buildOpa(go));
     attempt(problems, `building traefik ${PINS.traefik.version}`, () => buildTraefik(go));
+    attempt(problems, `building jaeger ${PINS.jaeger.version}`, () => buildJaeger(go));
+    attempt(problems, `building loki ${PINS.loki.version}`, () => buildLoki(go));
   }
   if (locateDebianBinary({ binary: 'mvn', env: 'MVN_BIN' })) {
     attempt(problems, `fetching Kafka ${PINS.kafka.version}`, fetchKafka);

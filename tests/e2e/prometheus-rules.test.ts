@@ -134,7 +134,7 @@ describe('Prometheus rules in deploy/prometheus', () => {
       return content.groups.flatMap((group) => group.rules.map((rule) => rule.expr));
     });
     // A raw metric name (recording rules are `level:metric:operations` and are scoped already).
-    const rawSeries = /(?<![:\w])(up|http_\w+|bff_\w+|circuit_\w+)(?=\{|\[|\)|\s|$)/;
+    const rawSeries = /(?<![:\w])(up|http_\w+|bff_\w+|circuit_\w+|process_\w+|nodejs_\w+)(?=\{|\[|\)|\s|$)/;
     const unscoped = exprs.filter((expr) => rawSeries.test(expr) && !expr.includes('job="bff-gateway"'));
     expect(unscoped).toEqual([]);
   });

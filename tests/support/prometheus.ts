@@ -60,6 +60,8 @@ export interface StartPrometheusOptions {
   readonly metricsPath?: string;
   /** Absolute paths of rule files to load (recording and alerting rules). */
   readonly ruleFiles?: readonly string[];
+  /** `host:port` of Alertmanagers to send firing alerts to. */
+  readonly alertmanagers?: readonly string[];
 }
 
 export const PROMETHEUS_BINARY = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
@@ -102,6 +104,7 @@ function prometheusConfig(options: StartPrometheusOptions): string {
     {
       global: { scrape_interval: SCRAPE_INTERVAL, evaluation_interval: SCRAPE_INTERVAL, scrape_timeout: SCRAPE_INTERVAL },
       rule_files: options.ruleFiles ?? [],
+      alerting: { alertmanagers: options.alertmanagers ? [{ static_configs: [{ targets: options.alertmanagers }] }] : [] },
       scrape_configs: [
         {
           job_name: options.job ?? 'bff-gateway',
