@@ -32,7 +32,10 @@ function tableAfter(text: string, header: string): string[] {
 }
 
 const variables = Object.keys(envSchema.shape);
-const registry = new GatewayMetrics({ collectProcessMetrics: false }).registry;
+const gatewayMetrics = new GatewayMetrics({ collectProcessMetrics: false });
+// Registered only once TLS_CERT_FILE's certificate is loaded (an unset gauge would read as expired).
+gatewayMetrics.tlsCertificateLoaded(new Date());
+const registry = gatewayMetrics.registry;
 const metricNames = registry.getMetricsAsArray().map((metric) => metric.name);
 /** OpenTelemetry instruments exported over OTLP (SPEC section 8), not on /metrics. */
 const OTLP_METRICS = ['bff_forwardauth_duration_ms', 'bff_session_validation_duration_ms', 'bff_token_refresh_duration_ms', 'bff_auth_requests_total'];
