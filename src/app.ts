@@ -36,11 +36,12 @@ import { createSpaMetricsHandler, MAX_BODY_BYTES } from './http/spa-metrics-rout
 import type { RateLimitStore } from './session/rate-limit-store';
 import { createVerifyHandler } from './http/verify-route';
 import { AudienceTokens } from './oidc/audience-tokens';
+import type { BearerTokenVerifier } from './oidc/bearer-token-verifier';
 import type { IdentityProvider } from './oidc/identity-provider';
+import { ExpressSessionAdapter, type SessionCookieAttributes } from './session/express-session-adapter';
 import { SessionCookie } from './session/session-cookie';
 import { SessionRefresher } from './session/session-refresher';
 import type { Clock, LoginTransactionStore, SessionStore } from './session/session-store';
-import { TokenCipher } from './session/token-cipher';
 import { TouchThrottle } from './session/touch-throttle';
 import type { Logger } from './telemetry/logger';
 import type { GatewayMetrics } from './telemetry/metrics';
@@ -48,13 +49,15 @@ import type { GatewayMetrics } from './telemetry/metrics';
 /** Everything the app needs, built by the composition root (or by a test). */
 export interface GatewayDependencies {
   readonly config: Config;
-  /** First signs, all verify; also the key material of the token cipher. */
+  /** First signs, all verify (the session cookie; the stores seal records with keys derived from them too). */
   readonly sessionSecrets: readonly string[];
   readonly sessions: SessionStore;
   readonly transactions: LoginTransactionStore;
   readonly rateLimits: RateLimitStore;
   readonly identityProvider: IdentityProvider;
   readonly authorizer: Authorizer;
+  /** API clients' own JWTs on `bearer: true` routes. */
+  readonly bearerTokens: BearerTokenVerifier;
   readonly events: EventPublisher;
   readonly readinessChecks: readonly DependencyCheck[];
   readonly metrics: GatewayMetrics;
@@ -134,7 +137,6 @@ function isVerifyPath(url: string | undefined): boolean {
 export function assemble(deps: GatewayDependencies): { app: RequestListener; verify: ReturnType<typeof createVerifyHandler>; routes: express.Router } {
   const { config, metrics, logger, clock } = deps;
   const trustedProxies = new TrustedProxies(config.server.trustedProxies);
-  const cipher = new TokenCipher(deps.sessionSecrets);
   const leaseMs = deps.refreshLeaseMs ?? DEFAULT_REFRESH_LEASE_MS;
   const touchThrottle = new TouchThrottle(Math.min(TOUCH_INTERVAL_MS, (config.session.idleTtlSeconds * 1000) / 4));
   const sessionEnder = new SessionEnder({ store: deps.sessions, metrics, events: deps.events });
@@ -143,7 +145,6 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
     store: deps.sessions,
     sessionEnder,
     identityProvider: deps.identityProvider,
-    cipher,
     metrics,
     events: deps.events,
     logger,
@@ -159,10 +160,10 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
     trustedProxies,
     cookie: new SessionCookie(config.session.cookieName, deps.sessionSecrets),
     store: deps.sessions,
-    cipher,
     refresher,
     authorizer: deps.authorizer,
     audienceTokens: new AudienceTokens(deps.identityProvider, clock),
+    bearerTokens: deps.bearerTokens,
     touchThrottle,
     sessionEnder,
     observation,
@@ -177,7 +178,6 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
     sessionEnder,
     identityProvider: deps.identityProvider,
     transactions: deps.transactions,
-    cipher,
     trustedProxies,
     metrics,
     events: deps.events,
@@ -228,19 +228,20 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
   // The cookie follows PUBLIC_URL, the origin the browser sees: a TLS-terminating proxy that does not
   // say X-Forwarded-Proto: https would otherwise make express-session drop the Secure cookie silently.
   if (config.session.isSecureCookie) app.use('/auth', assumeHttpsHop);
+  const sessionCookie: SessionCookieAttributes = { httpOnly: true, secure: config.session.isSecureCookie, sameSite: 'lax', path: '/' };
   app.use(
     '/auth',
     session({
       name: config.session.cookieName,
       secret: [...deps.sessionSecrets],
-      store: deps.sessions.expressStore,
+      store: new ExpressSessionAdapter(deps.sessions, sessionCookie),
       resave: false,
       saveUninitialized: false,
       rolling: false,
       unset: 'destroy',
       proxy: config.session.isSecureCookie,
       genid: () => randomBytes(32).toString('base64url'),
-      cookie: { httpOnly: true, secure: config.session.isSecureCookie, sameSite: 'lax', path: '/' },
+      cookie: sessionCookie,
     }),
   );
   app.get('/auth/login', createLoginHandler(authDeps));

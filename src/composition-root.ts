@@ -5,11 +5,16 @@ import { createAuthorizer } from './authz/create-authorizer';
 import type { Config, RedisConfig } from './config/config';
 import { createEventPublisher } from './events/create-event-publisher';
 import type { DependencyCheck } from './shared/dependency-check';
-import { OpenIdIdentityProvider, isProtocolRefusal } from './oidc/openid-identity-provider';
+import { JwksBearerTokenVerifier } from './oidc/bearer-token-verifier';
+import { isProtocolRefusal } from './oidc/idp-errors';
+import { OpenIdIdentityProvider } from './oidc/openid-identity-provider';
 import { createBreaker, type BreakerOptions } from './resilience/breaker';
+import { CachedSessionStore } from './session/cached-session-store';
+import { RedisSessionInvalidations } from './session/session-invalidations';
 import { MemoryLoginTransactionStore, MemorySessionStore } from './session/memory-session-store';
 import { RedisLoginTransactionStore, RedisSessionStore, type RedisClient, type RedisGuard } from './session/redis-session-store';
 import { MemoryRateLimitStore, RedisRateLimitStore } from './session/rate-limit-store';
+import { SessionSealer } from './session/session-sealer';
 import { systemClock, type Clock } from './session/session-store';
 import { BackgroundTask } from './telemetry/background-task';
 import type { Logger } from './telemetry/logger';
@@ -46,7 +51,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
   const sessionSecrets = config.session.secrets ?? [randomSecretForDevelopment(logger)];
   const closers: Array<() => Promise<void> | void> = [];
 
-  const storage = buildStorage(config, clock, metrics, logger, breakerOptions);
+  const storage = buildStorage(config, sessionSecrets, clock, metrics, logger, breakerOptions);
   closers.push(storage.close);
   const activeSessions = new BackgroundTask(
     'active_sessions_count',
@@ -73,7 +78,10 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
   const identityProvider = new OpenIdIdentityProvider({
     issuer: developmentIdp?.issuer ?? (config.oidc.kind === 'external' ? config.oidc.issuer : ''),
     clientId: developmentIdp?.clientId ?? (config.oidc.kind === 'external' ? config.oidc.clientId : ''),
-    clientSecret: developmentIdp?.clientSecret ?? (config.oidc.kind === 'external' ? config.oidc.clientSecret : ''),
+    clientAuthentication:
+      config.oidc.kind === 'external'
+        ? config.oidc.clientAuthentication
+        : { method: 'client_secret_basic', clientSecret: developmentIdp?.clientSecret ?? '' },
     scopes: config.oidc.scopes,
     groupsClaim: config.oidc.groupsClaim,
     redirectUri: `${config.server.publicOrigin}/auth/callback`,
@@ -86,6 +94,15 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
   });
   identityProvider.start();
   closers.push(() => identityProvider.stop());
+  const bearerTokens = new JwksBearerTokenVerifier({
+    issuerKeys: () => identityProvider.issuerKeys(),
+    groupsClaim: config.oidc.groupsClaim,
+    timeoutMs: config.oidc.timeoutMs,
+    breaker: idpBreaker,
+    metrics,
+    logger,
+    clock,
+  });
 
   const eventWiring = createEventPublisher(config, { metrics, logger, breakerOptions });
   const events = eventWiring.events;
@@ -118,6 +135,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
       rateLimits: storage.rateLimits,
       identityProvider,
       authorizer: authorizerWiring.authorizer,
+      bearerTokens,
       events,
       readinessChecks,
       metrics,
@@ -149,16 +167,18 @@ interface Storage {
 
 function buildStorage(
   config: Config,
+  sessionSecrets: readonly string[],
   clock: Clock,
   metrics: GatewayMetrics,
   logger: Logger,
   breakerOptions: Omit<BreakerOptions, 'timeoutMs'>,
 ): Storage {
-  const idleTtl = config.session.idleTtlSeconds;
+  // Sessions are sealed whole, with keys derived from the session secrets: a Redis dump yields no token and no personal data.
+  const sessionOptions = { sealer: new SessionSealer(sessionSecrets), idleTtlSeconds: config.session.idleTtlSeconds, clock };
   if (config.redis.kind === 'memory') {
     logger.warn('REDIS_URL is unset: sessions are kept in memory (one process only, lost on restart)');
     return {
-      sessions: new MemorySessionStore(idleTtl, clock),
+      sessions: new MemorySessionStore(sessionOptions),
       transactions: new MemoryLoginTransactionStore(clock),
       rateLimits: new MemoryRateLimitStore(clock),
       check: { name: 'redis', decidesReadiness: true, check: async () => ({ status: 'up', detail: 'in-memory store' }) },
@@ -182,8 +202,15 @@ function buildStorage(
         metrics.redisLatency.observe({ operation }, (performance.now() - started) / 1000);
       }
     });
+  const redisSessions = new RedisSessionStore({ ...sessionOptions, client, guard });
+  const cachedSessions = config.session.isCached
+    ? new CachedSessionStore(redisSessions, new RedisSessionInvalidations(client, guard, logger), { metrics, logger, clock })
+    : undefined;
+  cachedSessions?.start().catch((error: unknown) => {
+    logger.warn({ err: (error as Error).message }, 'session cache: not subscribed to invalidations yet; cached sessions expire within a second regardless');
+  });
   return {
-    sessions: new RedisSessionStore(client, guard, idleTtl, clock),
+    sessions: cachedSessions ?? redisSessions,
     transactions: new RedisLoginTransactionStore(client, guard),
     rateLimits: new RedisRateLimitStore(client, guard, clock),
     check: {
@@ -198,6 +225,7 @@ function buildStorage(
       },
     },
     close: async () => {
+      await cachedSessions?.close();
       await client.quit().catch(() => client.disconnect());
     },
   };

@@ -35,8 +35,6 @@ async function main(): Promise<void> {
     version: config.telemetry.serviceVersion,
   });
   (require('./telemetry/process-warnings') as typeof import('./telemetry/process-warnings')).routeProcessWarnings(logger);
-  // kafkajs's TimeoutNegativeWarning on Node 24 would otherwise print a non-JSON line.
-  (require('./telemetry/process-warnings') as typeof import('./telemetry/process-warnings')).routeProcessWarnings(logger);
   let isShuttingDown = false;
   const gateway = composeGateway(config, logger, { isShuttingDown: () => isShuttingDown });
   const { createGatewayServer } = require('./http/server') as typeof import('./http/server');

@@ -1,4 +1,5 @@
-// The textbook route: Express 5 with the express-session middleware reading req.session.
+// The textbook route: Express 5 with the express-session middleware reading req.session, from
+// connect-redis's JSON (seeded under its own prefix by support.mjs seedSession).
 import express from 'express';
 import session from 'express-session';
 import { RedisStore } from 'connect-redis';
@@ -10,7 +11,7 @@ app.use(
   session({
     name: COOKIE_NAME,
     secret: SESSION_SECRET,
-    store: new RedisStore({ client: new Redis(REDIS_URL), prefix: 'bff:sess:' }),
+    store: new RedisStore({ client: new Redis(REDIS_URL), prefix: 'textbook:sess:' }),
     resave: false,
     saveUninitialized: false,
   }),

@@ -1,3 +1,4 @@
+import type { ClientPrivateKey } from './client-private-key';
 import type { RouteConfig } from './routes';
 
 export type Environment = 'development' | 'staging' | 'production';
@@ -16,12 +17,22 @@ export type RedisConfig =
     }
   | { readonly kind: 'cluster'; readonly nodes: readonly string[]; readonly url: string | undefined; readonly commandTimeoutMs: number };
 
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+/**
+ * How the gateway proves it is the client at the IdP's token, pushed
+ * authorization request and revocation endpoints (OIDC_CLIENT_AUTH_METHOD).
+ */
+export type ClientAuthentication =
+  | { readonly method: 'client_secret_basic' | 'client_secret_post'; readonly clientSecret: string }
+  | { readonly method: 'private_key_jwt'; readonly privateKey: ClientPrivateKey };
+
 export type OidcConfig =
   | {
       readonly kind: 'external';
       readonly issuer: string;
       readonly clientId: string;
-      readonly clientSecret: string;
+      readonly clientAuthentication: ClientAuthentication;
       readonly scopes: readonly string[];
       /** OIDC_GROUPS_CLAIM: a claim name or dotted path; unset reads `groups`, else `roles`. */
       readonly groupsClaim: string | undefined;
@@ -59,6 +70,8 @@ export interface Config {
     readonly idleTtlSeconds: number;
     readonly absoluteTtlSeconds: number;
     readonly binding: SessionBinding;
+    /** SESSION_CACHE: recently used sessions kept in process memory (with Redis), stale for at most a second. */
+    readonly isCached: boolean;
     readonly cookieName: string;
     readonly isSecureCookie: boolean;
   };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CLIENT_ASSERTION_ALGORITHMS } from './client-private-key';
 
 /**
  * Every environment variable the gateway reads, with a valid example that the
@@ -12,6 +13,9 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   OIDC_ISSUER: 'https://login.example.com/realms/main',
   OIDC_CLIENT_ID: 'bff-gateway',
   OIDC_CLIENT_SECRET: 'a-long-random-client-secret',
+  OIDC_CLIENT_AUTH_METHOD: 'private_key_jwt',
+  OIDC_CLIENT_PRIVATE_KEY_FILE: '/etc/bff/oidc/client-key.pem',
+  OIDC_CLIENT_PRIVATE_KEY_ALG: 'PS256',
   OIDC_SCOPES: 'openid profile email',
   OIDC_GROUPS_CLAIM: 'realm_access.roles',
   TLS_CERT_FILE: '/etc/bff/tls/tls.crt',
@@ -20,6 +24,7 @@ export const EXAMPLES: Readonly<Record<string, string>> = {
   SESSION_IDLE_TTL_SECONDS: '1800',
   SESSION_ABSOLUTE_TTL_SECONDS: '43200',
   SESSION_BINDING: 'ua',
+  SESSION_CACHE: 'on',
   REDIS_URL: 'rediss://redis.internal:6380/0',
   REDIS_SENTINELS: 'sentinel-a:26379,sentinel-b:26379',
   REDIS_SENTINEL_NAME: 'mymaster',
@@ -126,6 +131,16 @@ export const envSchema = z.object({
   OIDC_ISSUER: optionalNonEmpty.pipe(httpUrl.optional()).optional(),
   OIDC_CLIENT_ID: optionalNonEmpty.optional(),
   OIDC_CLIENT_SECRET: optionalNonEmpty.optional(),
+  OIDC_CLIENT_AUTH_METHOD: z
+    .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt'], {
+      error: 'must be client_secret_basic, client_secret_post or private_key_jwt',
+    })
+    .default('client_secret_basic'),
+  OIDC_CLIENT_PRIVATE_KEY_FILE: optionalNonEmpty.optional(),
+  // Only needed where the key allows several (RSA: RS256 unless told PS256 ...); EC and Ed25519 keys have one.
+  OIDC_CLIENT_PRIVATE_KEY_ALG: z
+    .enum(CLIENT_ASSERTION_ALGORITHMS, { error: `must be one of ${CLIENT_ASSERTION_ALGORITHMS.join(', ')}` })
+    .optional(),
   OIDC_SCOPES: z
     .string()
     // Without offline_access: Keycloak would otherwise keep only an offline session (no SSO for the
@@ -151,6 +166,7 @@ export const envSchema = z.object({
   SESSION_IDLE_TTL_SECONDS: integer(60, 7 * 24 * 3600).default(1800),
   SESSION_ABSOLUTE_TTL_SECONDS: integer(300, 30 * 24 * 3600).default(43200),
   SESSION_BINDING: z.enum(['off', 'ua', 'ua+ip'], { error: 'must be off, ua or ua+ip' }).default('ua'),
+  SESSION_CACHE: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
   REDIS_URL: optionalNonEmpty
     .pipe(
       z

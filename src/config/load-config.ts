@@ -4,7 +4,8 @@ import { isIP } from 'node:net';
 import type { z } from 'zod';
 import { EXAMPLES, envSchema, type Env } from './env-schema';
 import { DEFAULT_ROUTES, loadRoutesFile, type RouteConfig } from './routes';
-import type { Config, RedisConfig, TlsConfig } from './config';
+import type { ClientAuthentication, Config, RedisConfig, TlsConfig } from './config';
+import { readClientPrivateKey, type ClientPrivateKey } from './client-private-key';
 import { packageVersion } from './package-version';
 
 /** Thrown once with every problem found; main prints one line each and exits non-zero. */
@@ -34,6 +35,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
   const routes = routesConfig(env, later);
   const trustedProxies = trustedProxiesConfig(env, later);
   const tls = tlsConfig(env, later);
+  const clientAuthentication = clientAuthenticationConfig(env, later);
   crossCheck(env, routes, later);
   // A variable that failed its own check is not blamed again by the cross-checks.
   problems.push(...later.filter((problem) => !invalid.has(problem.variable)));
@@ -56,7 +58,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
           kind: 'external' as const,
           issuer: env.OIDC_ISSUER,
           clientId: env.OIDC_CLIENT_ID as string,
-          clientSecret: env.OIDC_CLIENT_SECRET as string,
+          clientAuthentication: clientAuthentication as ClientAuthentication,
           scopes: env.OIDC_SCOPES,
           groupsClaim: env.OIDC_GROUPS_CLAIM,
           timeoutMs: env.IDP_TIMEOUT_MS,
@@ -72,6 +74,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
       idleTtlSeconds: env.SESSION_IDLE_TTL_SECONDS,
       absoluteTtlSeconds: env.SESSION_ABSOLUTE_TTL_SECONDS,
       binding: env.SESSION_BINDING,
+      isCached: env.SESSION_CACHE === 'on',
       cookieName: isHttps ? '__Host-bff-session' : 'bff-session',
       isSecureCookie: isHttps,
     },
@@ -216,6 +219,44 @@ function tlsConfig(env: Env, problems: Problem[]): TlsConfig | undefined {
   return { certFile, keyFile, cert, key, notAfter: new Date(certificate.validTo) };
 }
 
+/**
+ * OIDC_CLIENT_AUTH_METHOD with its credential: a secret for the
+ * client_secret_* methods, a private key for private_key_jwt. A key file is
+ * read and parsed whenever it is set, so a wrong path or a bad key stops the
+ * start with its name rather than failing the first login.
+ */
+function clientAuthenticationConfig(env: Env, problems: Problem[]): ClientAuthentication | undefined {
+  const method = env.OIDC_CLIENT_AUTH_METHOD;
+  let privateKey: ClientPrivateKey | undefined;
+  if (env.OIDC_CLIENT_PRIVATE_KEY_FILE) {
+    const read = readClientPrivateKey(env.OIDC_CLIENT_PRIVATE_KEY_FILE, env.OIDC_CLIENT_PRIVATE_KEY_ALG);
+    if ('problem' in read) problems.push({ variable: 'OIDC_CLIENT_PRIVATE_KEY_FILE', message: read.problem });
+    else privateKey = read.key;
+  }
+  // Without OIDC_ISSUER the embedded development IdP is used with its own credentials.
+  if (!env.OIDC_ISSUER) return undefined;
+  if (method === 'private_key_jwt') {
+    if (!env.OIDC_CLIENT_PRIVATE_KEY_FILE) {
+      problems.push({ variable: 'OIDC_CLIENT_PRIVATE_KEY_FILE', message: 'is required with OIDC_CLIENT_AUTH_METHOD=private_key_jwt (a PEM or JWK private key)' });
+    }
+    return privateKey ? { method, privateKey } : undefined;
+  }
+  if (!env.OIDC_CLIENT_SECRET) {
+    problems.push({
+      variable: 'OIDC_CLIENT_SECRET',
+      message: `is required when OIDC_ISSUER is set with OIDC_CLIENT_AUTH_METHOD=${method} (or use private_key_jwt with OIDC_CLIENT_PRIVATE_KEY_FILE)`,
+    });
+  }
+  // A key beside a secret method is a half-finished switch to private_key_jwt: say so rather than ignore the key.
+  if (env.OIDC_CLIENT_PRIVATE_KEY_FILE) {
+    problems.push({ variable: 'OIDC_CLIENT_PRIVATE_KEY_FILE', message: `is used only with OIDC_CLIENT_AUTH_METHOD=private_key_jwt (it is ${method})` });
+  }
+  if (env.OIDC_CLIENT_PRIVATE_KEY_ALG) {
+    problems.push({ variable: 'OIDC_CLIENT_PRIVATE_KEY_ALG', message: `is used only with OIDC_CLIENT_AUTH_METHOD=private_key_jwt (it is ${method})` });
+  }
+  return { method, clientSecret: env.OIDC_CLIENT_SECRET ?? '' };
+}
+
 function readPem(variable: string, file: string, problems: Problem[]): string | undefined {
   try {
     return readFileSync(file, 'utf8');
@@ -229,7 +270,6 @@ function crossCheck(env: Env, routes: readonly RouteConfig[], problems: Problem[
   const isProduction = env.ENVIRONMENT === 'production';
   if (env.OIDC_ISSUER) {
     if (!env.OIDC_CLIENT_ID) problems.push({ variable: 'OIDC_CLIENT_ID', message: 'is required when OIDC_ISSUER is set' });
-    if (!env.OIDC_CLIENT_SECRET) problems.push({ variable: 'OIDC_CLIENT_SECRET', message: 'is required when OIDC_ISSUER is set' });
     if (isProduction && new URL(env.OIDC_ISSUER).protocol !== 'https:') {
       problems.push({ variable: 'OIDC_ISSUER', message: 'must be https in production' });
     }

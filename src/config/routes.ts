@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parseDomain, parseEmail, type AllowRules } from '../forwardauth/allow-rules';
 
 /** An upstream the proxy fronts; `name` is the `service`/`resource` label everywhere. */
 export interface RouteConfig {
@@ -12,7 +13,39 @@ export interface RouteConfig {
   readonly auth: 'session' | 'public';
   readonly audience: string | undefined;
   readonly authz: 'pdp' | 'none';
+  /** `allow:` rules checked without a PDP (before it when `authz: pdp` too); undefined: none. */
+  readonly allow?: AllowRules | undefined;
+  /** `bearer: true`: API clients may call with their own JWT whose `aud` contains `audience` (`bearerAudience`). */
+  readonly bearer?: { readonly audience: string } | undefined;
 }
+
+/** Bounds on an allow list: a route file is written by hand, and each request scans its lists. */
+const MAX_ALLOW_ENTRIES = 1000;
+
+const allowSchema = z
+  .object({
+    groups: z.array(z.string().min(1, { error: 'must not be empty' })).max(MAX_ALLOW_ENTRIES).optional(),
+    emails: z
+      .array(
+        z.string().refine((email) => parseEmail(email) !== undefined && parseDomain(parseEmail(email)?.domain ?? '') !== undefined, {
+          error: 'must be one email address (exactly one "@", a DNS domain after it, no spaces), e.g. ops@example.com',
+        }),
+      )
+      .max(MAX_ALLOW_ENTRIES)
+      .optional(),
+    domains: z
+      .array(
+        z.string().refine((domain) => parseDomain(domain) !== undefined, {
+          error: 'must be a domain name such as example.com (no "@", no leading "." or "*": list each subdomain itself)',
+        }),
+      )
+      .max(MAX_ALLOW_ENTRIES)
+      .optional(),
+  })
+  .strict()
+  .refine((allow) => (allow.groups?.length ?? 0) + (allow.emails?.length ?? 0) + (allow.domains?.length ?? 0) > 0, {
+    error: 'must list at least one group, email or domain (an empty allow would refuse everyone)',
+  });
 
 const routeSchema = z
   .object({
@@ -34,8 +67,25 @@ const routeSchema = z
     auth: z.enum(['session', 'public'], { error: 'must be session or public' }).default('session'),
     audience: z.string().min(1).optional(),
     authz: z.enum(['pdp', 'none'], { error: 'must be pdp or none' }).default('none'),
+    allow: allowSchema.optional(),
+    bearer: z.boolean({ error: 'must be true or false' }).default(false),
+    bearerAudience: z.string().min(1, { error: 'must not be empty' }).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((route, ctx) => {
+    if (route.bearer && route.bearerAudience === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['bearerAudience'], message: 'is required with bearer: true (the audience an API client\'s token must carry, e.g. orders-api)' });
+    }
+    if (!route.bearer && route.bearerAudience !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['bearerAudience'], message: 'applies only with bearer: true' });
+    }
+    if (route.auth === 'public' && route.bearer) {
+      ctx.addIssue({ code: 'custom', path: ['bearer'], message: 'needs auth: session (a public route checks no token)' });
+    }
+    if (route.auth === 'public' && route.allow) {
+      ctx.addIssue({ code: 'custom', path: ['allow'], message: 'needs auth: session (a public route has no user to check)' });
+    }
+  });
 
 const routesFileSchema = z
   .object({ routes: z.array(routeSchema).min(1, { error: 'must list at least one route' }) })
@@ -83,7 +133,19 @@ export function parseRoutes(text: string): { routes: RouteConfig[] } | { problem
       auth: route.auth,
       audience: route.audience,
       authz: route.authz,
+      allow: route.allow && allowRules(route.allow),
+      bearer: route.bearer && route.bearerAudience !== undefined ? { audience: route.bearerAudience } : undefined,
     })),
+  };
+}
+
+/** Emails and domains lower-cased (ASCII), duplicates dropped; groups kept as the IdP spells them. */
+function allowRules(allow: { groups?: string[] | undefined; emails?: string[] | undefined; domains?: string[] | undefined }): AllowRules {
+  const unique = (values: readonly (string | undefined)[]) => [...new Set(values.filter((value): value is string => value !== undefined))];
+  return {
+    groups: unique(allow.groups ?? []),
+    emails: unique((allow.emails ?? []).map((email) => parseEmail(email)?.address)),
+    domains: unique((allow.domains ?? []).map(parseDomain)),
   };
 }
 

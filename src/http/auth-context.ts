@@ -5,7 +5,6 @@ import type { IdentityProvider } from '../oidc/identity-provider';
 import type { SessionEnder } from '../session/session-end';
 import type { LoginTransactionStore } from '../session/session-store';
 import type { Clock } from '../shared/clock';
-import type { TokenCipher } from '../session/token-cipher';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';
 import type { TrustedProxies } from './client-address';
@@ -15,7 +14,6 @@ export interface AuthRouteDependencies {
   readonly config: Config;
   readonly identityProvider: IdentityProvider;
   readonly transactions: LoginTransactionStore;
-  readonly cipher: TokenCipher;
   readonly trustedProxies: TrustedProxies;
   readonly sessionEnder: SessionEnder;
   readonly metrics: GatewayMetrics;

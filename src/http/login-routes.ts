@@ -97,7 +97,7 @@ export function createCallbackHandler(deps: AuthRouteDependencies) {
       const now = deps.clock.now();
       const auth: AuthenticatedSession = {
         user: login.user,
-        tokens: deps.cipher.seal(login.tokens),
+        tokens: login.tokens,
         createdAt: now,
         absoluteExpiresAt: now + deps.config.session.absoluteTtlSeconds * 1000,
         binding: bindingFor(deps.config.session.binding, req.get('user-agent'), clientAddress),
@@ -129,13 +129,13 @@ export function createLogoutHandler(deps: AuthRouteDependencies) {
     const auth = req.session.auth;
     let logoutUrl = postLogoutRedirectUri;
     if (auth) {
-      const tokens = deps.cipher.open(auth.tokens);
-      if (tokens?.refreshToken) {
+      const { tokens } = auth;
+      if (tokens.refreshToken) {
         await deps.identityProvider.revoke(tokens.refreshToken, 'refresh_token').catch((error: unknown) => {
           deps.logger.warn({ request_id: res.locals.requestId, err: (error as Error).message }, 'refresh token revocation failed; the session is destroyed anyway');
         });
       }
-      logoutUrl = deps.identityProvider.logoutUrl(tokens?.idToken, postLogoutRedirectUri) ?? postLogoutRedirectUri;
+      logoutUrl = deps.identityProvider.logoutUrl(tokens.idToken, postLogoutRedirectUri) ?? postLogoutRedirectUri;
       const sessionId = req.session.id;
       const clientAddress = clientAddressOf(req, deps.trustedProxies);
       await deps.sessionEnder.end({ sessionId, subject: auth.user.sub, reason: 'logout', requestId: res.locals.requestId, clientAddress, destroy: () => sessionOps.destroy(req) });

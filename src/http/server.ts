@@ -6,6 +6,7 @@ import type { TlsConfig } from '../config/config';
 /** Proxies keep connections alive longer than Node's default 5 s; closing first causes resets. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 const HEADERS_TIMEOUT_MS = 66_000;
+const LISTEN_BACKLOG = 4096;
 /**
  * While draining, an HTTP/1.1 connection idle this long is closed. A client
  * may be sending its next request at the very moment an idle connection is
@@ -130,7 +131,9 @@ class Http1Connections {
 function listen(server: Server | Http2SecureServer, port: number, host: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    // A deep accept queue: under a burst of new connections the kernel holds them instead of dropping
+    // handshakes, which clients retry only after 1, 2, 4 s (Node's default is 511).
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -9,11 +9,11 @@ import type { SessionRateLimiter } from '../forwardauth/session-rate-limiter';
 import { upstreamCookie } from '../forwardauth/upstream-cookie';
 import { decideVerify, type LoadedSession, type VerifyDecision, type VerifyIo, type VerifyOutcome, type VerifyRequest } from '../forwardauth/verify-decision';
 import type { AudienceTokens } from '../oidc/audience-tokens';
+import type { BearerTokenCheck, BearerTokenVerifier } from '../oidc/bearer-token-verifier';
 import type { SessionCookie } from '../session/session-cookie';
 import type { SessionEnder } from '../session/session-end';
 import type { SessionRefresher } from '../session/session-refresher';
 import type { Clock, SessionStore } from '../session/session-store';
-import type { TokenCipher } from '../session/token-cipher';
 import type { TouchThrottle } from '../session/touch-throttle';
 import type { Logger } from '../telemetry/logger';
 import type { GatewayMetrics } from '../telemetry/metrics';
@@ -30,11 +30,12 @@ export interface VerifyDependencies {
   readonly trustedProxies: TrustedProxies;
   readonly cookie: SessionCookie;
   readonly store: SessionStore;
-  readonly cipher: TokenCipher;
   readonly refresher: SessionRefresher;
   readonly authorizer: Authorizer;
   readonly touchThrottle: TouchThrottle;
   readonly audienceTokens: AudienceTokens;
+  /** API clients' own JWTs on `bearer: true` routes. */
+  readonly bearerTokens: BearerTokenVerifier;
   readonly rateLimiter: SessionRateLimiter | undefined;
   readonly sessionEnder: SessionEnder;
   readonly observation: RequestObservation;
@@ -100,7 +101,20 @@ function requestFacts(deps: VerifyDependencies, req: IncomingMessage): VerifyReq
     sessionId: deps.cookie.sessionIdFrom(req.headers.cookie),
     userAgent: header(req, 'user-agent'),
     clientAddress: () => deps.trustedProxies.clientAddress(header(req, 'x-forwarded-for'), remoteAddress),
+    bearerToken: () => bearerCredentials(header(req, 'authorization')),
   };
+}
+
+/**
+ * The credentials after a `Bearer` scheme (case-insensitive, RFC 9110), left
+ * for the verifier to judge; undefined without the header or with another
+ * scheme (Basic), which leaves the request to the session rules.
+ */
+function bearerCredentials(authorization: string | undefined): string | undefined {
+  if (authorization === undefined || authorization.length < 6 || authorization.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
+  const rest = authorization.slice(6);
+  if (rest !== '' && rest[0] !== ' ' && rest[0] !== '\t') return undefined;
+  return rest.trim();
 }
 
 /** Drives the decision: each I/O it yields is performed here and its result handed back. */
@@ -115,7 +129,8 @@ async function perform(deps: VerifyDependencies, io: VerifyIo, requestId: string
     case 'read_session': {
       const validationStarted = performance.now();
       const record = await deps.store.get(io.sessionId);
-      const loaded: LoadedSession | undefined = record ? { record, tokens: record.auth ? deps.cipher.open(record.auth.tokens) : undefined } : undefined;
+      // Opened whole by the store (SessionSealer): a record sealed with no current secret is no session at all.
+      const loaded: LoadedSession | undefined = record && { record, tokens: record.auth.tokens };
       deps.metrics.otel.sessionValidationDuration.record(performance.now() - validationStarted);
       return loaded;
     }
@@ -129,12 +144,23 @@ async function perform(deps: VerifyDependencies, io: VerifyIo, requestId: string
       return deps.authorizer.allows(io.input);
     case 'exchange':
       return deps.audienceTokens.tokenFor(io.sessionId, io.tokens, io.audience);
+    case 'verify_bearer': {
+      const check: BearerTokenCheck = await deps.bearerTokens.verify(io.token, io.audience);
+      // status is one of valid, invalid, expired: the label stays bounded.
+      deps.metrics.tokenValidation.inc({ token_type: 'access_token', status: check.kind });
+      if (check.kind !== 'valid') deps.logger.debug({ request_id: requestId, problem: check.problem }, 'bearer token refused');
+      return check;
+    }
   }
 }
 
 /** What an outcome stands for, besides the answer: metrics, security events, the idle-expiry slide. */
 function record(deps: VerifyDependencies, req: IncomingMessage, outcome: VerifyOutcome, requestId: string): void {
   if (outcome.kind === 'allow' && outcome.session) slideIdleExpiry(deps, outcome.session.id, outcome.session.record, requestId);
+  // The PDP counts its own decisions; a route's allow rules are counted here, once per request.
+  if (outcome.kind === 'allow' && outcome.allowedByRules) {
+    deps.metrics.authzRequests.inc({ resource: outcome.allowedByRules.route, action: outcome.allowedByRules.action, decision: 'allow' });
+  }
   if (outcome.kind === 'rate_limited') deps.metrics.rateLimitViolations.inc({ client_id: 'verify_session' });
   if (outcome.kind !== 'refuse' || !outcome.because) return;
   const cause = outcome.because;
@@ -149,7 +175,16 @@ function record(deps: VerifyDependencies, req: IncomingMessage, outcome: VerifyO
       deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId: cause.sessionId, subject: cause.subject, reason: cause.violation, requestId, clientAddress: clientAddress() });
       return;
     case 'policy':
-      deps.events.publish({ type: 'authz_denied', severity: 'warning', sessionId: cause.sessionId, subject: cause.subject, route: cause.route, requestId });
+      if (cause.decidedBy === 'allow_rules') deps.metrics.authzRequests.inc({ resource: cause.route, action: cause.action, decision: 'deny' });
+      deps.events.publish({
+        type: 'authz_denied',
+        severity: 'warning',
+        ...(cause.sessionId === undefined ? {} : { sessionId: cause.sessionId }),
+        subject: cause.subject,
+        route: cause.route,
+        reason: cause.reason,
+        requestId,
+      });
       return;
   }
 }
@@ -208,6 +243,8 @@ function respond(deps: VerifyDependencies, res: ServerResponse, outcome: VerifyO
       }
       return json(res, 401, { error: 'unauthenticated', login: `${deps.publicOrigin}/auth/login` }, correlation);
     case 'refuse':
+      // RFC 6750 section 3: the client learns that its token, not its session, was refused.
+      if (outcome.error === 'invalid_token') return json(res, 401, { error: 'invalid_token' }, [...correlation, 'WWW-Authenticate', 'Bearer error="invalid_token"']);
       return json(res, outcome.status, { error: outcome.error }, correlation);
     case 'rate_limited':
       return json(res, 429, { error: 'rate_limited' }, [...correlation, 'Retry-After', String(outcome.retryAfterSeconds)]);

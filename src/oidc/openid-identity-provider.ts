@@ -1,4 +1,5 @@
 import * as client from 'openid-client';
+import type { ClientAuthentication } from '../config/config';
 import { DependencyUnavailable, InvalidLoginResponse, RefreshTokenRejected, TokenExchangeRefused } from '../errors/app-error';
 import type { Breaker } from '../resilience/breaker';
 import type { SessionUser } from '../session/session-data';
@@ -14,13 +15,18 @@ import type {
   LoginResult,
   RefreshedTokens,
 } from './identity-provider';
-import { readGroups } from './groups-claim';
+import type { IssuerKeys } from './bearer-token-verifier';
+import { clientAuthenticationOf, describeClientSetup } from './client-authentication';
+import { describeLoginFailure, isInvalidGrant, isProtocolRefusal } from './idp-errors';
+import { instrumentedIdpFetch } from './idp-fetch';
+import { userFromLogin } from './claims-user';
 import { ASYMMETRIC_ALGORITHMS, LogoutTokenVerifier, type LogoutTokenClaims } from './logout-token';
 
 export interface OpenIdProviderOptions {
   readonly issuer: string;
   readonly clientId: string;
-  readonly clientSecret: string;
+  /** Used at every endpoint that authenticates the client: token (code, refresh, exchange), pushed authorization requests, revocation. */
+  readonly clientAuthentication: ClientAuthentication;
   readonly scopes: readonly string[];
   /** OIDC_GROUPS_CLAIM; see `readGroups`. */
   readonly groupsClaim: string | undefined;
@@ -74,19 +80,40 @@ export class OpenIdIdentityProvider implements IdentityProvider {
     return { isReady: this.configuration !== undefined, issuer: this.options.issuer, lastError: this.lastError };
   }
 
+  /** The issuer and its key set's address from the loaded metadata, for API clients' bearer tokens; undefined before discovery. */
+  issuerKeys(): IssuerKeys | undefined {
+    const metadata = this.configuration?.serverMetadata();
+    return metadata && { issuer: metadata.issuer, jwksUri: metadata.jwks_uri };
+  }
+
+  /**
+   * The authorization request. When the IdP advertises a pushed
+   * authorization request endpoint (RFC 9126) the parameters go there, over
+   * the back channel with the client authenticated, and the browser carries
+   * only client_id and the request_uri; otherwise they ride in the URL.
+   */
   async startLogin(): Promise<AuthorizationRequest> {
     const configuration = this.requireConfiguration();
     const codeVerifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const nonce = client.randomNonce();
-    const url = client.buildAuthorizationUrl(configuration, {
+    const parameters: Record<string, string> = {
       redirect_uri: this.options.redirectUri,
       scope: this.options.scopes.join(' '),
       code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
       state,
       nonce,
-    });
+    };
+    const metadata = configuration.serverMetadata();
+    let url: URL;
+    if (metadata.pushed_authorization_request_endpoint) {
+      url = await this.pushAuthorizationRequest(configuration, parameters);
+    } else if (metadata.require_pushed_authorization_requests === true) {
+      throw new DependencyUnavailable('idp', new Error(`${metadata.issuer} requires pushed authorization requests but advertises no pushed_authorization_request_endpoint`));
+    } else {
+      url = client.buildAuthorizationUrl(configuration, parameters);
+    }
     return { url: url.href, state, nonce, codeVerifier };
   }
 
@@ -118,7 +145,7 @@ export class OpenIdIdentityProvider implements IdentityProvider {
         accessTokenExpiresAt: this.expiresAt(tokens.expiresIn()),
         accessTokenIssuedAt: this.options.clock.now(),
       },
-      user: toSessionUser({ ...claims, ...userInfo, sub: claims.sub }, this.options.groupsClaim),
+      user: userFromLogin(claims, userInfo, this.options.groupsClaim),
       idpSessionId: typeof claims.sid === 'string' ? claims.sid : undefined,
     };
   }
@@ -189,25 +216,29 @@ export class OpenIdIdentityProvider implements IdentityProvider {
   private async discover(delayMs: number): Promise<void> {
     if (this.isStopped) return;
     try {
+      const { metadata, clientAuth } = clientAuthenticationOf(this.options.clientAuthentication);
       const configuration = await client.discovery(
         new URL(this.options.issuer),
         this.options.clientId,
-        { client_secret: this.options.clientSecret },
-        client.ClientSecretBasic(this.options.clientSecret),
+        metadata,
+        clientAuth,
         {
           timeout: Math.ceil(this.options.timeoutMs / 1000),
           // Verify ID token signatures against the IdP's JWKS too, not only TLS to the token endpoint (SPEC section 3).
           execute: this.options.allowHttp
             ? [client.allowInsecureRequests, client.enableNonRepudiationChecks]
             : [client.enableNonRepudiationChecks],
-          [client.customFetch]: this.instrumentedFetch('discovery'),
+          [client.customFetch]: this.idpFetch('discovery'),
         },
       );
       configuration.timeout = Math.ceil(this.options.timeoutMs / 1000);
-      configuration[client.customFetch] = this.instrumentedFetch(undefined);
+      configuration[client.customFetch] = this.idpFetch(undefined);
       this.configuration = configuration;
       this.lastError = undefined;
-      this.options.logger.info({ issuer: this.options.issuer }, 'identity provider metadata loaded');
+      this.options.logger.info(
+        describeClientSetup(this.options.issuer, this.options.clientAuthentication, configuration.serverMetadata()),
+        'identity provider metadata loaded',
+      );
       this.resolveDiscovered();
     } catch (error) {
       this.lastError = (error as Error).message;
@@ -217,6 +248,29 @@ export class OpenIdIdentityProvider implements IdentityProvider {
       );
       this.retryTimer = setTimeout(() => void this.discover(Math.min(delayMs * 2, DISCOVERY_BACKOFF_MS.max)), delayMs);
       this.retryTimer.unref();
+    }
+  }
+
+  /**
+   * RFC 9126 through the IdP breaker. An IdP that cannot answer is a 503 like
+   * any other outage; one that refuses (4xx: a client not allowed to push, a
+   * credential it rejects) is a configuration problem the operator must see
+   * in the log, and the browser gets the same 503 rather than a 500.
+   */
+  private async pushAuthorizationRequest(configuration: client.Configuration, parameters: Record<string, string>): Promise<URL> {
+    try {
+      return await this.options.breaker.run(() => client.buildAuthorizationUrlWithPAR(configuration, parameters));
+    } catch (error) {
+      if (error instanceof DependencyUnavailable) throw error;
+      const code = (error as { error?: unknown } | null)?.error;
+      throw new DependencyUnavailable(
+        'idp',
+        new Error(
+          `the identity provider refused the pushed authorization request (${typeof code === 'string' ? code : (error as Error).message}): ` +
+            `check the client's registration and OIDC_CLIENT_AUTH_METHOD (${this.options.clientAuthentication.method})`,
+          { cause: error },
+        ),
+      );
     }
   }
 
@@ -236,7 +290,7 @@ export class OpenIdIdentityProvider implements IdentityProvider {
     // What the IdP says it signs ID tokens (and so logout tokens) with, asymmetric only.
     const advertised = metadata.id_token_signing_alg_values_supported ?? [];
     const algorithms = ASYMMETRIC_ALGORITHMS.filter((alg) => advertised.includes(alg));
-    const fetchKeys = this.instrumentedFetch(undefined);
+    const fetchKeys = this.idpFetch(undefined);
     const verifier = new LogoutTokenVerifier({
       issuer: metadata.issuer,
       jwksUri: metadata.jwks_uri,
@@ -282,75 +336,7 @@ export class OpenIdIdentityProvider implements IdentityProvider {
     return this.options.clock.now() + (expiresInSeconds ?? 300) * 1000;
   }
 
-  /** Every IdP request counted and timed by endpoint, whatever openid-client call made it. */
-  private instrumentedFetch(fixedEndpoint: string | undefined): client.CustomFetch {
-    return async (url, init) => {
-      const endpoint = fixedEndpoint ?? this.endpointName(url);
-      const started = performance.now();
-      try {
-        const response = await fetch(url, init as RequestInit);
-        this.options.metrics.idpRequests.inc({ endpoint, status: String(response.status) });
-        return response;
-      } catch (error) {
-        this.options.metrics.idpRequests.inc({ endpoint, status: 'error' });
-        throw error;
-      } finally {
-        this.options.metrics.idpLatency.observe({ endpoint }, (performance.now() - started) / 1000);
-      }
-    };
+  private idpFetch(fixedEndpoint: string | undefined): client.CustomFetch {
+    return instrumentedIdpFetch(this.options.metrics, () => this.configuration?.serverMetadata(), fixedEndpoint);
   }
-
-  private endpointName(url: string): string {
-    const metadata = this.configuration?.serverMetadata();
-    if (!metadata) return 'discovery';
-    const path = url.split('?')[0];
-    const endpoints: Array<[string, string | undefined]> = [
-      ['token', metadata.token_endpoint],
-      ['userinfo', metadata.userinfo_endpoint],
-      ['revocation', metadata.revocation_endpoint],
-      ['introspection', metadata.introspection_endpoint],
-      ['jwks', metadata.jwks_uri],
-    ];
-    return endpoints.find(([, endpointUrl]) => endpointUrl === path)?.[0] ?? 'other';
-  }
-}
-
-/** 4xx answers and failed validations: the request was refused, the IdP itself is healthy. */
-export function isProtocolRefusal(error: unknown): boolean {
-  if (error instanceof client.ResponseBodyError) return error.status < 500;
-  if (error instanceof client.AuthorizationResponseError) return true;
-  // openid-client reads error bodies of 4xx only: a 5xx arrives as a non-conform response carrying the Response.
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  if (cause instanceof Response && cause.status >= 500) return false;
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('OAUTH_') && code !== 'OAUTH_RESPONSE_IS_NOT_JSON';
-}
-
-export function isInvalidGrant(error: unknown): boolean {
-  return error instanceof client.ResponseBodyError && error.error === 'invalid_grant';
-}
-
-/**
- * What the sign-in page may say. OAuth error codes are shown when they look
- * like one; openid-client's own message (which quotes the response it
- * rejected) stays in the error's cause, for the log.
- */
-function describeLoginFailure(error: unknown): string {
-  const code = (error as { error?: unknown } | null)?.error;
-  const oauthCode = typeof code === 'string' && /^[a-z_]{1,64}$/.test(code) ? code : 'an error';
-  if (error instanceof client.AuthorizationResponseError) return `the identity provider answered ${oauthCode}`;
-  if (error instanceof client.ResponseBodyError) return `the identity provider refused the code (${oauthCode})`;
-  return 'the login response failed validation';
-}
-
-function toSessionUser(claims: Record<string, unknown>, groupsClaim: string | undefined): SessionUser {
-  const text = (value: unknown) => (typeof value === 'string' && value.length > 0 ? value : undefined);
-  const groups = readGroups(claims, groupsClaim);
-  return {
-    sub: String(claims.sub),
-    name: text(claims.name),
-    email: text(claims.email),
-    preferredUsername: text(claims.preferred_username),
-    groups,
-  };
 }

@@ -1,18 +1,16 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { SessionBinding } from '../config/config';
-import { BoundedCache } from '../support/bounded-cache';
-import type { AuthenticatedSession } from './session-data';
+import type { SessionBindingHashes } from './session-data';
 
 export type BindingViolation = 'user_agent' | 'ip';
 
-type Binding = AuthenticatedSession['binding'];
-
-/** The same few user agents and networks come back on every request: hash each once. */
-const digests = new BoundedCache<string, string>(10_000);
-
+/**
+ * 132 bits of SHA-256, base64url. No cache: the one-shot hash of a user
+ * agent costs about a microsecond, less than keeping a bounded map of them.
+ */
 function digest(value: string): string {
-  return digests.get(value) ?? digests.set(value, createHash('sha256').update(value).digest('base64url').slice(0, 22));
+  return hash('sha256', value, 'base64url').slice(0, 22);
 }
 
 /**
@@ -33,7 +31,7 @@ export function ipPrefix(address: string): string {
 }
 
 /** What a new session is bound to; only hashes are stored. */
-export function bindingFor(mode: SessionBinding, userAgent: string | undefined, clientAddress: string | undefined): Binding {
+export function bindingFor(mode: SessionBinding, userAgent: string | undefined, clientAddress: string | undefined): SessionBindingHashes {
   if (mode === 'off') return {};
   const binding: { userAgent?: string; ipPrefix?: string } = { userAgent: digest(userAgent ?? '') };
   if (mode === 'ua+ip' && clientAddress) binding.ipPrefix = digest(ipPrefix(clientAddress));
@@ -42,7 +40,7 @@ export function bindingFor(mode: SessionBinding, userAgent: string | undefined, 
 
 export function findBindingViolation(
   mode: SessionBinding,
-  stored: Binding,
+  stored: SessionBindingHashes,
   userAgent: string | undefined,
   clientAddress: string | undefined,
 ): BindingViolation | undefined {

@@ -1,62 +1,57 @@
-import { Store, type SessionData } from 'express-session';
+import { LRUCache } from 'lru-cache';
 import { sessionTtlSeconds, type StoredSession } from './session-data';
+import type { SessionSealer } from './session-sealer';
 import type { Clock, IdpSessionMatch, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
 
 interface Entry {
-  /** Serialised like Redis does, so callers never share mutable objects with the store. */
-  readonly json: string;
+  /** Sealed as in Redis (SessionSealer): the same format, rotation and copies, never shared mutable objects. */
+  readonly sealed: Buffer;
   readonly expiresAt: number;
 }
 
-type Callback<T = unknown> = (error?: unknown, value?: T) => void;
+export interface MemorySessionStoreOptions {
+  readonly sealer: SessionSealer;
+  readonly idleTtlSeconds: number;
+  readonly clock: Clock;
+}
 
 /**
  * Sessions in process memory, for development and single-instance trials.
  * Same contract as RedisSessionStore (the contract suite runs against both);
  * it does not span replicas and loses everything on restart.
  */
-export class MemorySessionStore extends Store implements SessionStore {
+export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, Entry>();
   private readonly locks = new Map<string, { holder: number; expiresAt: number }>();
+  private readonly sealer: SessionSealer;
+  private readonly idleTtlSeconds: number;
+  private readonly clock: Clock;
   private nextHolder = 1;
 
-  constructor(
-    private readonly idleTtlSeconds: number,
-    private readonly clock: Clock,
-  ) {
-    super();
+  constructor(options: MemorySessionStoreOptions) {
+    this.sealer = options.sealer;
+    this.idleTtlSeconds = options.idleTtlSeconds;
+    this.clock = options.clock;
   }
 
-  get expressStore(): Store {
-    return this;
+  async get(sessionId: string): Promise<StoredSession | undefined> {
+    return this.read(sessionId);
   }
 
-  override get(sessionId: string, callback?: Callback<SessionData | null>): any {
-    const record = this.read(sessionId);
-    if (callback) return callback(null, (record ?? null) as SessionData | null);
-    return Promise.resolve(record);
+  async save(sessionId: string, record: StoredSession): Promise<void> {
+    this.write(sessionId, record);
   }
 
-  override set(sessionId: string, record: SessionData, callback?: Callback): void {
-    this.write(sessionId, record as unknown as StoredSession);
-    callback?.();
+  async touch(sessionId: string, record: StoredSession): Promise<void> {
+    const entry = this.live(sessionId);
+    if (!entry) return;
+    const ttl = sessionTtlSeconds(record, this.idleTtlSeconds, this.clock.now());
+    if (ttl <= 0) this.sessions.delete(sessionId);
+    else this.sessions.set(sessionId, { sealed: entry.sealed, expiresAt: this.clock.now() + ttl * 1000 });
   }
 
-  override touch(sessionId: string, record: SessionData | StoredSession, callback?: Callback): any {
-    const entry = this.sessions.get(sessionId);
-    if (entry) {
-      const ttl = sessionTtlSeconds(record as StoredSession, this.idleTtlSeconds, this.clock.now());
-      if (ttl <= 0) this.sessions.delete(sessionId);
-      else this.sessions.set(sessionId, { json: entry.json, expiresAt: this.clock.now() + ttl * 1000 });
-    }
-    if (callback) return callback();
-    return Promise.resolve();
-  }
-
-  override destroy(sessionId: string, callback?: Callback): any {
+  async destroy(sessionId: string): Promise<void> {
     this.sessions.delete(sessionId);
-    if (callback) return callback();
-    return Promise.resolve();
   }
 
   async countActive(): Promise<number> {
@@ -98,7 +93,7 @@ export class MemorySessionStore extends Store implements SessionStore {
       },
       commit: async (record) => {
         // A session destroyed while its refresh was in flight (logout, back-channel logout) stays destroyed.
-        if (!isHeld() || this.read(sessionId) === undefined) return false;
+        if (!isHeld() || !this.live(sessionId)) return false;
         return this.write(sessionId, record);
       },
       release: async () => {
@@ -107,68 +102,68 @@ export class MemorySessionStore extends Store implements SessionStore {
     };
   }
 
-  private read(sessionId: string): StoredSession | undefined {
+  private live(sessionId: string): Entry | undefined {
     const entry = this.sessions.get(sessionId);
     if (!entry) return undefined;
-    if (entry.expiresAt <= this.clock.now()) {
-      this.sessions.delete(sessionId);
-      return undefined;
-    }
-    return JSON.parse(entry.json) as StoredSession;
+    if (entry.expiresAt > this.clock.now()) return entry;
+    this.sessions.delete(sessionId);
+    return undefined;
   }
 
+  private read(sessionId: string): StoredSession | undefined {
+    const entry = this.live(sessionId);
+    return entry && this.sealer.open(sessionId, entry.sealed);
+  }
+
+  /** The one write path, for saves and refresh commits alike. */
   private write(sessionId: string, record: StoredSession): boolean {
     const ttl = sessionTtlSeconds(record, this.idleTtlSeconds, this.clock.now());
     if (ttl <= 0) {
       this.sessions.delete(sessionId);
       return false;
     }
-    this.sessions.set(sessionId, { json: JSON.stringify(record), expiresAt: this.clock.now() + ttl * 1000 });
+    this.sessions.set(sessionId, { sealed: this.sealer.seal(sessionId, record), expiresAt: this.clock.now() + ttl * 1000 });
     return true;
   }
 }
 
+/** Abandoned logins are cheap to create: past this many pending, the least recently saved give way. */
 const MAX_PENDING_LOGINS = 100_000;
+/**
+ * Accepted logout token ids remembered at once. Only the IdP can mint a token
+ * that gets this far (its signature is checked first), so this bounds memory
+ * without letting anyone else push an id out early.
+ */
+const MAX_REMEMBERED_LOGOUT_TOKENS = 100_000;
 
 export class MemoryLoginTransactionStore implements LoginTransactionStore {
-  private readonly transactions = new Map<string, { transaction: LoginTransaction; expiresAt: number }>();
-  /** Accepted logout token ids and when they may be forgotten. */
-  private readonly logoutTokenIds = new Map<string, number>();
+  private readonly transactions: LRUCache<string, LoginTransaction>;
+  private readonly logoutTokenIds: LRUCache<string, true>;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(clock: Clock) {
+    // Expiry follows the injected clock, read on every access (ttlResolution 0), so tests can move time.
+    const timing = { perf: clock, ttlResolution: 0 } as const;
+    this.transactions = new LRUCache({ max: MAX_PENDING_LOGINS, ...timing });
+    this.logoutTokenIds = new LRUCache({ max: MAX_REMEMBERED_LOGOUT_TOKENS, ...timing });
+  }
 
   async save(state: string, transaction: LoginTransaction, ttlSeconds: number): Promise<void> {
-    this.prune();
-    // Abandoned logins are cheap to create: past the cap the oldest give way (Maps iterate in insertion order).
-    for (const oldest of this.transactions.keys()) {
-      if (this.transactions.size < MAX_PENDING_LOGINS) break;
-      this.transactions.delete(oldest);
-    }
-    this.transactions.set(state, { transaction, expiresAt: this.clock.now() + ttlSeconds * 1000 });
+    this.transactions.set(state, transaction, { ttl: ttlSeconds * 1000 });
   }
 
   async take(state: string): Promise<LoginTransaction | undefined> {
-    const entry = this.transactions.get(state);
+    const transaction = this.transactions.get(state);
     this.transactions.delete(state);
-    if (!entry || entry.expiresAt <= this.clock.now()) return undefined;
-    return entry.transaction;
+    return transaction;
   }
 
   async claimLogoutTokenId(jti: string, ttlSeconds: number): Promise<boolean> {
-    this.prune();
     if (this.logoutTokenIds.has(jti)) return false;
-    this.logoutTokenIds.set(jti, this.clock.now() + Math.max(1, Math.ceil(ttlSeconds)) * 1000);
+    this.logoutTokenIds.set(jti, true, { ttl: Math.max(1, Math.ceil(ttlSeconds)) * 1000 });
     return true;
   }
 
   async releaseLogoutTokenId(jti: string): Promise<void> {
     this.logoutTokenIds.delete(jti);
-  }
-
-  /** Abandoned logins and remembered logout tokens would otherwise accumulate forever. */
-  private prune(): void {
-    const now = this.clock.now();
-    for (const [state, entry] of this.transactions) if (entry.expiresAt <= now) this.transactions.delete(state);
-    for (const [jti, expiresAt] of this.logoutTokenIds) if (expiresAt <= now) this.logoutTokenIds.delete(jti);
   }
 }

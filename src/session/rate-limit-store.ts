@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { RedisClient, RedisGuard } from './redis-session-store';
 import type { Clock } from './session-store';
 
@@ -34,26 +35,25 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 }
 
+/** Windows tracked at once (client addresses); past it the least recently hit are forgotten, never all of them. */
 const MAX_TRACKED_KEYS = 100_000;
 
 export class MemoryRateLimitStore implements RateLimitStore {
-  private readonly windows = new Map<string, { count: number; resetAt: number }>();
+  private readonly windows: LRUCache<string, { count: number; readonly resetAt: number }>;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(private readonly clock: Clock) {
+    // Expiry follows the injected clock, read on every access (ttlResolution 0), so tests can move time.
+    this.windows = new LRUCache({ max: MAX_TRACKED_KEYS, perf: clock, ttlResolution: 0 });
+  }
 
   async hit(key: string, windowMs: number): Promise<RateLimitHit> {
     const now = this.clock.now();
-    if (this.windows.size > MAX_TRACKED_KEYS) this.prune(now);
-    // Still full of live windows (many addresses at once): forgetting them errs towards letting requests in.
-    if (this.windows.size > MAX_TRACKED_KEYS) this.windows.clear();
-    const current = this.windows.get(key);
-    const window = current && current.resetAt > now ? current : { count: 0, resetAt: (Math.floor(now / windowMs) + 1) * windowMs };
+    let window = this.windows.get(key);
+    if (!window || window.resetAt <= now) {
+      window = { count: 0, resetAt: (Math.floor(now / windowMs) + 1) * windowMs };
+      this.windows.set(key, window, { ttl: window.resetAt - now });
+    }
     window.count += 1;
-    this.windows.set(key, window);
     return { count: window.count, retryAfterMs: window.resetAt - now };
-  }
-
-  private prune(now: number): void {
-    for (const [key, window] of this.windows) if (window.resetAt <= now) this.windows.delete(key);
   }
 }

@@ -1,5 +1,5 @@
 import { sign, unsign } from 'cookie-signature';
-import { BoundedCache } from '../support/bounded-cache';
+import { LRUCache } from 'lru-cache';
 import { isWellFormedSessionId } from './session-data';
 
 /** Longer values are garbage or an attack; express-session's own cookies are ~80 bytes. */
@@ -12,7 +12,7 @@ const MAX_COOKIE_VALUE_LENGTH = 512;
  */
 export class SessionCookie {
   /** Cookie values whose signature was checked, with their session id: one HMAC per cookie, not per request. */
-  private readonly verified = new BoundedCache<string, string>(50_000);
+  private readonly verified = new LRUCache<string, string>({ max: 50_000 });
 
   constructor(
     readonly name: string,
@@ -37,7 +37,10 @@ export class SessionCookie {
     const signed = value.slice(2);
     for (const secret of this.secrets) {
       const sessionId = unsign(signed, secret);
-      if (sessionId !== false) return isWellFormedSessionId(sessionId) ? this.verified.set(raw, sessionId) : undefined;
+      if (sessionId === false) continue;
+      if (!isWellFormedSessionId(sessionId)) return undefined;
+      this.verified.set(raw, sessionId);
+      return sessionId;
     }
     return undefined;
   }

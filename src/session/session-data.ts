@@ -1,49 +1,50 @@
-import 'express-session';
-
 /** Who is logged in, as the SPA and the upstream identity headers see it. */
 export interface SessionUser {
   readonly sub: string;
   readonly name?: string;
   readonly email?: string;
+  /** The IdP's `email_verified`: only a verified email counts for a route's `allow:` emails and domains. */
+  readonly emailVerified?: boolean;
   readonly preferredUsername?: string;
   readonly groups: readonly string[];
 }
 
-/** The IdP's tokens; only ever stored sealed (see TokenCipher). */
+/** The IdP's tokens. In clear only in process memory: at rest they are sealed with the rest of the record (SessionSealer). */
 export interface TokenSet {
   readonly accessToken: string;
   readonly refreshToken: string | undefined;
   readonly idToken: string | undefined;
   /** Epoch milliseconds. */
   readonly accessTokenExpiresAt: number;
-  /** Epoch milliseconds when the access token was obtained; absent in sessions from older versions. */
+  /** Epoch milliseconds when the access token was obtained. */
   readonly accessTokenIssuedAt?: number;
 }
 
-/** What a logged-in session holds besides express-session's own `cookie`. */
+/** Hashes of what the session is bound to (SESSION_BINDING), never the values. */
+export interface SessionBindingHashes {
+  readonly userAgent?: string;
+  readonly ipPrefix?: string;
+}
+
+/** A logged-in session: what `req.session.auth` holds on the /auth routes. */
 export interface AuthenticatedSession {
   readonly user: SessionUser;
-  /** A sealed TokenSet: a Redis dump alone yields no usable token. */
-  readonly tokens: string;
+  readonly tokens: TokenSet;
   /** Epoch milliseconds. */
   readonly createdAt: number;
   readonly absoluteExpiresAt: number;
-  /** Hashes of what the session is bound to (SESSION_BINDING). */
-  readonly binding: { readonly userAgent?: string; readonly ipPrefix?: string };
+  readonly binding: SessionBindingHashes;
   /** The IdP's session id (`sid` claim), for back-channel logout. */
   readonly idpSessionId: string | undefined;
 }
 
-declare module 'express-session' {
-  interface SessionData {
-    auth: AuthenticatedSession;
-  }
-}
-
-/** A session record as the store keeps it: express-session's format. */
+/**
+ * What a SessionStore keeps under a session id: the gateway's own format,
+ * sealed whole at rest. express-session's `cookie` is not part of it (the
+ * adapter rebuilds it, src/session/express-session-adapter.ts).
+ */
 export interface StoredSession {
-  cookie: unknown;
-  auth?: AuthenticatedSession;
+  readonly auth: AuthenticatedSession;
 }
 
 /** 256 random bits, base64url: the only shape a session id can have. */
@@ -58,8 +59,6 @@ export function isWellFormedSessionId(candidate: string): boolean {
  * left of the absolute lifetime. Idle expiry is the key's TTL itself.
  */
 export function sessionTtlSeconds(record: StoredSession, idleTtlSeconds: number, now: number): number {
-  const auth = record.auth;
-  if (!auth) return idleTtlSeconds;
-  const remaining = Math.ceil((auth.absoluteExpiresAt - now) / 1000);
+  const remaining = Math.ceil((record.auth.absoluteExpiresAt - now) / 1000);
   return Math.min(idleTtlSeconds, remaining);
 }

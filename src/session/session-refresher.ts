@@ -8,7 +8,6 @@ import { RefreshBackoff } from './refresh-backoff';
 import type { StoredSession, TokenSet } from './session-data';
 import type { SessionEnder } from './session-end';
 import type { Clock, RefreshLease, SessionStore } from './session-store';
-import type { TokenCipher } from './token-cipher';
 
 /** Refresh when the access token has less than this left, so upstreams never receive one about to expire. */
 export const REFRESH_WINDOW_MS = 60_000;
@@ -29,7 +28,6 @@ export interface SessionRefresherOptions {
   /** How a session whose refresh token can no longer be used ends. */
   readonly sessionEnder: SessionEnder;
   readonly identityProvider: IdentityProvider;
-  readonly cipher: TokenCipher;
   readonly metrics: GatewayMetrics;
   readonly events: EventPublisher;
   readonly logger: Logger;
@@ -92,12 +90,12 @@ export class SessionRefresher {
     if (backoffMs > 0) return Promise.resolve(this.fallback(record, tokens, service, backoffMs));
     const running = this.inFlight.get(sessionId);
     if (running) return running;
-    const refresh = this.refreshAcrossReplicas(sessionId, tokens, service).finally(() => this.inFlight.delete(sessionId));
+    const refresh = this.refreshAcrossReplicas(sessionId, service).finally(() => this.inFlight.delete(sessionId));
     this.inFlight.set(sessionId, refresh);
     return refresh;
   }
 
-  private async refreshAcrossReplicas(sessionId: string, seen: TokenSet, service: string): Promise<FreshnessOutcome> {
+  private async refreshAcrossReplicas(sessionId: string, service: string): Promise<FreshnessOutcome> {
     const { store, clock } = this.options;
     const deadline = clock.now() + this.options.waitBudgetMs;
     let pollMs = WAIT_POLL_INITIAL_MS;
@@ -109,11 +107,11 @@ export class SessionRefresher {
       hasWaited = true;
       await sleep(pollMs * (0.5 + Math.random() / 2));
       pollMs = Math.min(WAIT_POLL_MAX_MS, pollMs * 2);
-      const current = await store.get(sessionId);
-      if (!current?.auth) return { kind: 'ended', reason: 'invalid_grant' };
-      const tokens = this.options.cipher.open(current.auth.tokens);
-      if (tokens && !this.needsRefresh(tokens)) return this.refreshed(sessionId, current, tokens);
-      if (clock.now() >= deadline) return this.adoptFailure(sessionId, current, tokens ?? seen, service);
+      const current = await store.get(sessionId, 'fresh');
+      if (!current) return { kind: 'ended', reason: 'invalid_grant' };
+      const { tokens } = current.auth;
+      if (!this.needsRefresh(tokens)) return this.refreshed(sessionId, current, tokens);
+      if (clock.now() >= deadline) return this.adoptFailure(sessionId, current, tokens, service);
     }
   }
 
@@ -124,13 +122,13 @@ export class SessionRefresher {
    * is not asked a second time in a row.
    */
   private async refreshHolding(sessionId: string, lease: RefreshLease, service: string, hasWaited: boolean): Promise<FreshnessOutcome> {
-    const { store, cipher, metrics, clock } = this.options;
+    const { store, metrics, clock } = this.options;
     let current: StoredSession | undefined;
     let tokens: TokenSet | undefined;
     try {
-      current = await store.get(sessionId);
-      tokens = current?.auth ? cipher.open(current.auth.tokens) : undefined;
-      if (!current?.auth || !tokens) return await this.end(sessionId, current, 'expired');
+      current = await store.get(sessionId, 'fresh');
+      tokens = current?.auth.tokens;
+      if (!current || !tokens) return await this.end(sessionId, current, 'expired');
       if (!this.needsRefresh(tokens)) return this.refreshed(sessionId, current, tokens);
       if (!tokens.refreshToken) {
         if (!this.isExpired(tokens)) return { kind: 'fresh', record: current, tokens };
@@ -146,7 +144,7 @@ export class SessionRefresher {
         accessTokenExpiresAt: refreshed.accessTokenExpiresAt,
         accessTokenIssuedAt: refreshed.accessTokenIssuedAt,
       };
-      const updated: StoredSession = { ...current, auth: { ...current.auth, tokens: cipher.seal(next) } };
+      const updated: StoredSession = { ...current, auth: { ...current.auth, tokens: next } };
       if (!(await lease.commit(updated))) return await this.afterLostCommit(sessionId, next);
       metrics.tokenRefresh.inc({ service, status: 'success' });
       metrics.tokenRefreshSuccess.inc({ user_id: metrics.userLabel(current.auth.user.sub) });
@@ -163,7 +161,7 @@ export class SessionRefresher {
       const backoff = this.backoff.recordFailure(sessionId);
       const retryInMs = backoff.retryAt - clock.now();
       if (backoff.failures === 1) {
-        this.options.events.publish({ type: 'refresh_failure', severity: 'warning', sessionId, subject: current?.auth?.user.sub, reason: 'idp_unavailable' });
+        this.options.events.publish({ type: 'refresh_failure', severity: 'warning', sessionId, subject: current?.auth.user.sub, reason: 'idp_unavailable' });
         this.options.logger.warn(
           { err: (error as Error).message, retryInMs },
           'token refresh failed; serving the current token while it is valid, and asking the IdP again after a back-off',
@@ -195,8 +193,8 @@ export class SessionRefresher {
    * back-channel logout), or the lease lapsed. The store decides what holds.
    */
   private async afterLostCommit(sessionId: string, refreshed: TokenSet): Promise<FreshnessOutcome> {
-    const stored = await this.options.store.get(sessionId);
-    const tokens = stored?.auth ? this.options.cipher.open(stored.auth.tokens) : undefined;
+    const stored = await this.options.store.get(sessionId, 'fresh');
+    const tokens = stored?.auth.tokens;
     if (!stored || !tokens) {
       // Ended while we refreshed: the refresh token we were just given must not outlive it.
       if (refreshed.refreshToken) await this.options.identityProvider.revoke(refreshed.refreshToken, 'refresh_token').catch(() => undefined);
@@ -216,7 +214,7 @@ export class SessionRefresher {
   private async end(sessionId: string, record: StoredSession | undefined, reason: 'invalid_grant' | 'expired'): Promise<FreshnessOutcome> {
     const { metrics, events, sessionEnder } = this.options;
     metrics.tokenRefreshFailed.inc({ reason });
-    const subject = record?.auth?.user.sub;
+    const subject = record?.auth.user.sub;
     events.publish({ type: 'refresh_failure', severity: 'warning', sessionId, subject, reason });
     await sessionEnder.end({ sessionId, subject, reason: reason === 'invalid_grant' ? 'refresh_rejected' : 'expired' });
     this.options.logger.info({ reason, sub: subject }, 'session ended: the refresh token can no longer be used');

@@ -1,4 +1,3 @@
-import type { Store } from 'express-session';
 import type { StoredSession } from './session-data';
 
 /** Milliseconds since the epoch; injected so tests can move time. */
@@ -15,21 +14,38 @@ export const systemClock: Clock = { now: () => Date.now() };
 export interface RefreshLease {
   /** Extends the claim while the IdP call is in flight; false when it was lost. */
   renew(): Promise<boolean>;
-  /** Writes the refreshed record in one step, only while the claim is still held. */
+  /**
+   * Writes the refreshed record, through the same sealing and indexing as
+   * `save`, only while the claim is still held and the session still exists.
+   */
   commit(record: StoredSession): Promise<boolean>;
   release(): Promise<void>;
 }
 
 /**
- * Server-side sessions. The browser routes use `expressStore` through
- * express-session; /verify reads the same records, in the same format,
- * straight from the store without the middleware.
+ * Server-side sessions, in the gateway's own terms: /verify, the refresher
+ * and back-channel logout use it directly, and express-session reaches it
+ * through ExpressSessionAdapter (src/session/express-session-adapter.ts).
+ * Every implementation keeps records sealed (SessionSealer) and honours the
+ * contract suite (tests/contract/session-store.contract.test.ts).
  */
 export interface SessionStore {
-  readonly expressStore: Store;
-  get(sessionId: string): Promise<StoredSession | undefined>;
-  /** Slides the idle expiry without rewriting the record. */
+  /**
+   * The session, or undefined: never stored, idle or past its absolute
+   * lifetime, destroyed, or sealed with no current secret (earlier formats
+   * included), which is as good as gone.
+   */
+  get(sessionId: string, freshness?: ReadFreshness): Promise<StoredSession | undefined>;
+  /**
+   * Stores the session under its id (new, or in place of what the id held)
+   * for the idle timeout, capped by its absolute lifetime; one already past
+   * that lifetime is not stored. It is findable by back-channel logout
+   * before it exists, and counted as active.
+   */
+  save(sessionId: string, record: StoredSession): Promise<void>;
+  /** Slides the idle expiry, and the active-sessions index with it, without rewriting the record. */
   touch(sessionId: string, record: StoredSession): Promise<void>;
+  /** Removes the session and its index entries; nothing happens for one that is not there. */
   destroy(sessionId: string): Promise<void>;
   /** Undefined when another holder (process or replica) has the claim. */
   tryLockForRefresh(sessionId: string, leaseMs: number): Promise<RefreshLease | undefined>;
@@ -48,6 +64,13 @@ export interface SessionStore {
    */
   destroyByIdpSession(match: IdpSessionMatch): Promise<number>;
 }
+
+/**
+ * `cached` (the default) may answer from a replica's memory (SESSION_CACHE),
+ * at most SESSION_CACHE_BOUND_MS old; `fresh` always reads the store: for a
+ * read that decides what to write, such as the refresher's under its lock.
+ */
+export type ReadFreshness = 'cached' | 'fresh';
 
 /** What a logout token names: its `sid` and/or `sub` claims. */
 export interface IdpSessionMatch {

@@ -1,22 +1,29 @@
+import { LRUCache } from 'lru-cache';
+
+/** Sessions one replica remembers touching; past it the least recently touched are forgotten. */
+const DEFAULT_MAX_ENTRIES = 100_000;
+
 /**
  * Remembers when this process last slid a session's idle expiry, so /verify
  * writes to the store at most once per interval per session instead of on
- * every request. Bounded: past `maxEntries` it forgets everything, which
- * only costs one extra touch per session.
+ * every request. Bounded: past `maxEntries` the least recently touched
+ * sessions are forgotten, which costs each of them one extra touch and
+ * nothing else.
  */
 export class TouchThrottle {
-  private readonly lastTouched = new Map<string, number>();
+  private readonly lastTouched: LRUCache<string, number>;
 
   constructor(
     private readonly intervalMs: number,
-    private readonly maxEntries = 100_000,
-  ) {}
+    maxEntries = DEFAULT_MAX_ENTRIES,
+  ) {
+    this.lastTouched = new LRUCache({ max: maxEntries });
+  }
 
   /** True when the caller should touch now; records the touch. */
   shouldTouch(sessionId: string, now: number): boolean {
     const last = this.lastTouched.get(sessionId);
     if (last !== undefined && now - last < this.intervalMs) return false;
-    if (this.lastTouched.size >= this.maxEntries) this.lastTouched.clear();
     this.lastTouched.set(sessionId, now);
     return true;
   }

@@ -36,6 +36,14 @@ export class GatewayMetrics {
   readonly activeSessions = new Gauge({ name: 'bff_active_sessions_total', help: 'Sessions currently alive', registers: [this.registry] });
   readonly sessionsCreated = this.counter('bff_sessions_created_total', 'Sessions created by a login', []);
   readonly sessionsDestroyed = this.counter('bff_sessions_destroyed_total', 'Sessions destroyed, by reason', ['reason']);
+  private readonly sessionCacheRequests = this.counter('bff_session_cache_requests_total', 'Session lookups answered from process memory (hit) or the store (miss)', ['result']);
+  /** Children made once: /verify counts on every call. */
+  readonly sessionCacheLookups = { hit: this.sessionCacheRequests.labels({ result: 'hit' }), miss: this.sessionCacheRequests.labels({ result: 'miss' }) };
+  readonly sessionCacheInvalidationLag = this.histogram(
+    'bff_session_cache_invalidation_lag_seconds',
+    'From a session change on one replica to another replica forgetting its cached copy',
+    [],
+  );
   readonly verifyDuration = this.histogram('bff_verify_duration_seconds', 'ForwardAuth /verify duration by answer', ['status']);
   readonly oauthFlowDuration = this.histogram('bff_oauth_flow_duration_seconds', 'Duration of OAuth flows at the IdP', ['flow_type']);
   readonly sessionBindingFailures = this.counter('bff_session_binding_failures_total', 'Sessions used from another client', ['reason']);

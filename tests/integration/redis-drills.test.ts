@@ -15,7 +15,8 @@ describe('Redis faults under steady /verify traffic', () => {
   let env: TestEnvironment;
 
   beforeAll(async () => {
-    env = await startTestEnvironment({ env: { REDIS_COMMAND_TIMEOUT_MS: '300', BREAKER_RESET_TIMEOUT_MS: '60000' } });
+    // Every request reaches Redis here; how the session cache bridges an outage is tests/integration/session-cache.test.ts's.
+    env = await startTestEnvironment({ env: { REDIS_COMMAND_TIMEOUT_MS: '300', BREAKER_RESET_TIMEOUT_MS: '60000', SESSION_CACHE: 'off' } });
   });
   afterAll(() => env?.close());
 

@@ -7,7 +7,8 @@ describe('/verify and /ready through a Redis outage', () => {
   let env: TestEnvironment;
 
   beforeAll(async () => {
-    env = await startTestEnvironment({ env: { REDIS_COMMAND_TIMEOUT_MS: '300', BREAKER_RESET_TIMEOUT_MS: '500' } });
+    // Every request reaches Redis here; how the session cache bridges an outage is tests/integration/session-cache.test.ts's.
+    env = await startTestEnvironment({ env: { REDIS_COMMAND_TIMEOUT_MS: '300', BREAKER_RESET_TIMEOUT_MS: '500', SESSION_CACHE: 'off' } });
   });
   afterAll(() => env.close());
 

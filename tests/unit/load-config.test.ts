@@ -1,3 +1,4 @@
+import { createHash, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,7 +137,7 @@ describe('loadConfig', () => {
       kind: 'external',
       issuer: PRODUCTION.OIDC_ISSUER,
       clientId: 'bff-gateway',
-      clientSecret: 'a-long-random-client-secret',
+      clientAuthentication: { method: 'client_secret_basic', clientSecret: 'a-long-random-client-secret' },
     });
   });
 
@@ -486,6 +487,166 @@ describe('loadConfig', () => {
 
     it.each(['realm_access..roles', '.groups', 'groups.', 'my groups'])('refuses %j with one line', (path) => {
       expect(problemsAbout({ OIDC_GROUPS_CLAIM: path }, 'OIDC_GROUPS_CLAIM')).toHaveLength(1);
+    });
+  });
+
+  describe('OIDC_CLIENT_AUTH_METHOD and OIDC_CLIENT_PRIVATE_KEY_FILE', () => {
+    const ISSUER = { OIDC_ISSUER: 'https://login.example.com/realms/main', OIDC_CLIENT_ID: 'bff-gateway' };
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+
+    function keyFile(name: string, content: string | object): string {
+      return routesFile(name, typeof content === 'string' ? content : JSON.stringify(content));
+    }
+    const pem = (key: KeyObject) => key.export({ format: 'pem', type: 'pkcs8' }) as string;
+    const jwk = (key: KeyObject) => key.export({ format: 'jwk' });
+    /** RFC 7638, computed here independently of the gateway's code. */
+    function thumbprint(publicJwk: JsonWebKey): string {
+      const members = publicJwk.kty === 'RSA' ? { e: publicJwk.e, kty: 'RSA', n: publicJwk.n } : { crv: publicJwk.crv, kty: publicJwk.kty, x: publicJwk.x, y: publicJwk.y };
+      return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+    }
+    function privateKeyJwt(file: string, extra: NodeJS.ProcessEnv = {}) {
+      const oidc = loadConfig({ ...ISSUER, OIDC_CLIENT_AUTH_METHOD: 'private_key_jwt', OIDC_CLIENT_PRIVATE_KEY_FILE: file, ...extra }).oidc;
+      if (oidc.kind !== 'external' || oidc.clientAuthentication.method !== 'private_key_jwt') throw new Error('expected private_key_jwt');
+      return oidc.clientAuthentication.privateKey;
+    }
+    function keyProblems(content: string | object, extra: NodeJS.ProcessEnv = {}): readonly string[] {
+      const file = keyFile(`key-${Math.random().toString(36).slice(2)}`, content);
+      return problemsAbout({ ...ISSUER, OIDC_CLIENT_AUTH_METHOD: 'private_key_jwt', OIDC_CLIENT_PRIVATE_KEY_FILE: file, ...extra }, 'OIDC_CLIENT_PRIVATE_KEY_FILE');
+    }
+
+    it('defaults to client_secret_basic with the client secret', () => {
+      const oidc = loadConfig({ ...ISSUER, OIDC_CLIENT_SECRET: 's3cret' }).oidc;
+      expect(oidc).toMatchObject({ clientAuthentication: { method: 'client_secret_basic', clientSecret: 's3cret' } });
+    });
+
+    it('uses client_secret_post with the client secret', () => {
+      const oidc = loadConfig({ ...ISSUER, OIDC_CLIENT_SECRET: 's3cret', OIDC_CLIENT_AUTH_METHOD: 'client_secret_post' }).oidc;
+      expect(oidc).toMatchObject({ clientAuthentication: { method: 'client_secret_post', clientSecret: 's3cret' } });
+    });
+
+    it('refuses an unknown method with the three it knows', () => {
+      expect(problemsAbout({ ...ISSUER, OIDC_CLIENT_AUTH_METHOD: 'client_secret_jwt' }, 'OIDC_CLIENT_AUTH_METHOD')).toEqual([
+        'OIDC_CLIENT_AUTH_METHOD: must be client_secret_basic, client_secret_post or private_key_jwt (example: OIDC_CLIENT_AUTH_METHOD=private_key_jwt)',
+      ]);
+    });
+
+    it('needs OIDC_CLIENT_SECRET with client_secret_post, naming the method', () => {
+      expect(problemsFor({ ...ISSUER, OIDC_CLIENT_AUTH_METHOD: 'client_secret_post' })).toEqual([
+        expect.stringMatching(/^OIDC_CLIENT_SECRET: is required when OIDC_ISSUER is set with OIDC_CLIENT_AUTH_METHOD=client_secret_post .*\(example: /),
+      ]);
+    });
+
+    it('reads an RSA PKCS#8 PEM key for private_key_jwt: RS256, and the RFC 7638 thumbprint as kid', () => {
+      const key = privateKeyJwt(keyFile('rsa.pem', pem(rsa.privateKey)));
+      expect(key.algorithm).toBe('RS256');
+      expect(key.kid).toBe(thumbprint(jwk(rsa.publicKey)));
+      expect(key.publicJwk).toEqual({ ...jwk(rsa.publicKey), kid: key.kid, alg: 'RS256', use: 'sig' });
+    });
+
+    it('does not need OIDC_CLIENT_SECRET with private_key_jwt', () => {
+      expect(() => privateKeyJwt(keyFile('rsa-no-secret.pem', pem(rsa.privateKey)))).not.toThrow();
+    });
+
+    it('reads an EC JWK: ES256 from the curve, and the JWK\'s own kid', () => {
+      const key = privateKeyJwt(keyFile('ec.jwk.json', { ...jwk(ec.privateKey), kid: 'bff-2026-01' }));
+      expect([key.algorithm, key.kid]).toEqual(['ES256', 'bff-2026-01']);
+      expect(key.publicJwk).not.toHaveProperty('d');
+    });
+
+    it('reads a JWK set that holds one key, and takes the JWK\'s alg', () => {
+      const key = privateKeyJwt(keyFile('rsa.jwks.json', { keys: [{ ...jwk(rsa.privateKey), alg: 'PS256' }] }));
+      expect(key.algorithm).toBe('PS256');
+      expect(key.kid).toBe(thumbprint(jwk(rsa.publicKey)));
+    });
+
+    it('signs with the algorithm OIDC_CLIENT_PRIVATE_KEY_ALG names when the key allows it', () => {
+      expect(privateKeyJwt(keyFile('rsa-ps.pem', pem(rsa.privateKey)), { OIDC_CLIENT_PRIVATE_KEY_ALG: 'PS256' }).algorithm).toBe('PS256');
+    });
+
+    it('reads an Ed25519 key as EdDSA', () => {
+      expect(privateKeyJwt(keyFile('ed25519.pem', pem(generateKeyPairSync('ed25519').privateKey))).algorithm).toBe('EdDSA');
+    });
+
+    it('keeps the key material out of a JSON dump of the configuration and freezes it', () => {
+      const config = loadConfig({ ...ISSUER, OIDC_CLIENT_AUTH_METHOD: 'private_key_jwt', OIDC_CLIENT_PRIVATE_KEY_FILE: keyFile('rsa-dump.pem', pem(rsa.privateKey)) });
+      const dump = JSON.stringify(config);
+      expect(dump).not.toContain(String(jwk(rsa.privateKey).d));
+      expect(dump).not.toContain('PRIVATE KEY');
+      expect(Object.isFrozen(config.oidc.kind === 'external' ? config.oidc.clientAuthentication : undefined)).toBe(true);
+    });
+
+    it('needs OIDC_CLIENT_PRIVATE_KEY_FILE with private_key_jwt, in one line', () => {
+      expect(problemsFor({ ...ISSUER, OIDC_CLIENT_AUTH_METHOD: 'private_key_jwt' })).toEqual([
+        'OIDC_CLIENT_PRIVATE_KEY_FILE: is required with OIDC_CLIENT_AUTH_METHOD=private_key_jwt (a PEM or JWK private key) (example: OIDC_CLIENT_PRIVATE_KEY_FILE=/etc/bff/oidc/client-key.pem)',
+      ]);
+    });
+
+    it('refuses a key file with a client_secret method rather than ignore it', () => {
+      const file = keyFile('rsa-unused.pem', pem(rsa.privateKey));
+      expect(problemsFor({ ...ISSUER, OIDC_CLIENT_SECRET: 's3cret', OIDC_CLIENT_PRIVATE_KEY_FILE: file })).toEqual([
+        expect.stringMatching(/^OIDC_CLIENT_PRIVATE_KEY_FILE: is used only with OIDC_CLIENT_AUTH_METHOD=private_key_jwt \(it is client_secret_basic\)/),
+      ]);
+    });
+
+    it('refuses OIDC_CLIENT_PRIVATE_KEY_ALG without private_key_jwt, and an algorithm it does not know', () => {
+      expect(problemsAbout({ ...ISSUER, OIDC_CLIENT_SECRET: 's3cret', OIDC_CLIENT_PRIVATE_KEY_ALG: 'PS256' }, 'OIDC_CLIENT_PRIVATE_KEY_ALG')).toEqual([
+        expect.stringMatching(/^OIDC_CLIENT_PRIVATE_KEY_ALG: is used only with OIDC_CLIENT_AUTH_METHOD=private_key_jwt/),
+      ]);
+      expect(problemsAbout({ OIDC_CLIENT_PRIVATE_KEY_ALG: 'HS256' }, 'OIDC_CLIENT_PRIVATE_KEY_ALG')).toEqual([
+        expect.stringMatching(/^OIDC_CLIENT_PRIVATE_KEY_ALG: must be one of RS256, .*EdDSA \(example: OIDC_CLIENT_PRIVATE_KEY_ALG=PS256\)$/),
+      ]);
+    });
+
+    it('names a key file that cannot be read, with its path', () => {
+      const missing = join(directory, 'absent-key.pem');
+      expect(problemsFor({ ...ISSUER, OIDC_CLIENT_AUTH_METHOD: 'private_key_jwt', OIDC_CLIENT_PRIVATE_KEY_FILE: missing })).toEqual([
+        expect.stringMatching(new RegExp(`^OIDC_CLIENT_PRIVATE_KEY_FILE: ${missing} cannot be read \\(ENOENT\\)`)),
+      ]);
+    });
+
+    it('reads and checks a key file even without OIDC_ISSUER, so a bad one stops the start', () => {
+      expect(problemsFor({ OIDC_CLIENT_PRIVATE_KEY_FILE: join(directory, 'absent-key.pem') })).toEqual([
+        expect.stringMatching(/^OIDC_CLIENT_PRIVATE_KEY_FILE: .* cannot be read/),
+      ]);
+    });
+
+    it.each<[string, () => string | object, RegExp]>([
+      ['text that is neither PEM nor JSON', () => 'not a key', /is neither a PEM private key nor a JWK \(example/],
+      ['JSON that does not parse', () => '{ "kty": ', /its JSON does not parse/],
+      ['JSON without kty', () => ({ hello: 'world' }), /is JSON but not a JWK/],
+      ['a public PEM key', () => rsa.publicKey.export({ format: 'pem', type: 'spki' }) as string, /holds no private key/],
+      ['a public JWK', () => jwk(rsa.publicKey), /holds a public key only/],
+      ['a symmetric JWK', () => ({ kty: 'oct', k: 'c2VjcmV0' }), /holds a symmetric key/],
+      ['an encrypted PEM', () => rsa.privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'pass' }) as string, /holds an encrypted key/],
+      ['a broken PEM', () => '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n', /does not hold a PEM private key that can be parsed/],
+      ['a JWK set of two keys', () => ({ keys: [jwk(rsa.privateKey), jwk(ec.privateKey)] }), /is a JWK set of 2 keys/],
+      ['a 1024-bit RSA key', () => pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey), /holds a 1024-bit RSA key; use at least 2048 bits/],
+      ['an EC key on secp256k1', () => pem(generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey), /on curve secp256k1; use P-256, P-384 or P-521/],
+      ['an X25519 key', () => pem(generateKeyPairSync('x25519').privateKey), /holds a x25519 key/],
+      ['a JWK whose alg is not for signing', () => ({ ...jwk(rsa.privateKey), alg: 'RSA-OAEP' }), /says alg "RSA-OAEP", which an RSA key cannot sign a client assertion with/],
+    ])('refuses %s in one line naming the file', (_what, content, message) => {
+      const problems = keyProblems(content());
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^OIDC_CLIENT_PRIVATE_KEY_FILE: \/\S+ /);
+      expect(problems[0]).toMatch(message);
+      expect(problems[0]).toMatch(/\(example: OIDC_CLIENT_PRIVATE_KEY_FILE=.+\)$/);
+    });
+
+    it('refuses an algorithm the key cannot sign, and one that contradicts the JWK\'s alg', () => {
+      expect(keyProblems(pem(ec.privateKey), { OIDC_CLIENT_PRIVATE_KEY_ALG: 'RS256' })).toEqual([expect.stringMatching(/holds an EC key on prime256v1, which cannot sign RS256 \(one of ES256\)/)]);
+      expect(keyProblems({ ...jwk(rsa.privateKey), alg: 'RS256' }, { OIDC_CLIENT_PRIVATE_KEY_ALG: 'PS256' })).toEqual([expect.stringMatching(/says alg RS256, but OIDC_CLIENT_PRIVATE_KEY_ALG asks for PS256/)]);
+    });
+
+    it('never quotes the key material in a problem', () => {
+      const broken = { ...jwk(rsa.privateKey), n: 'not-a-modulus' };
+      expect(keyProblems(broken).join('\n')).not.toContain(String(broken.d));
+    });
+
+    it('reports a bad key beside other problems, all at once', () => {
+      const file = keyFile('garbage.pem', 'garbage');
+      const variables = problemsFor({ OIDC_ISSUER: ISSUER.OIDC_ISSUER, OIDC_CLIENT_AUTH_METHOD: 'private_key_jwt', OIDC_CLIENT_PRIVATE_KEY_FILE: file, PORT: 'x' }).map((line) => line.split(':')[0]);
+      expect(variables.sort()).toEqual(['OIDC_CLIENT_ID', 'OIDC_CLIENT_PRIVATE_KEY_FILE', 'PORT']);
     });
   });
 });

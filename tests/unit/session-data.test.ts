@@ -6,20 +6,16 @@ const IDLE_TTL_SECONDS = 1800;
 function storedSession(absoluteExpiresAt: number): StoredSession {
   const auth: AuthenticatedSession = {
     user: { sub: 'user-123', groups: [] },
-    tokens: 'v1.sealed',
+    tokens: { accessToken: 'access', refreshToken: undefined, idToken: undefined, accessTokenExpiresAt: NOW + 300_000 },
     createdAt: NOW - 3_600_000,
     absoluteExpiresAt,
     binding: {},
     idpSessionId: undefined,
   };
-  return { cookie: {}, auth };
+  return { auth };
 }
 
 describe('sessionTtlSeconds', () => {
-  it('uses the idle timeout for a session without a login', () => {
-    expect(sessionTtlSeconds({ cookie: {} }, IDLE_TTL_SECONDS, NOW)).toBe(IDLE_TTL_SECONDS);
-  });
-
   it('uses the idle timeout while the absolute lifetime has longer left', () => {
     expect(sessionTtlSeconds(storedSession(NOW + 10 * 3_600_000), IDLE_TTL_SECONDS, NOW)).toBe(IDLE_TTL_SECONDS);
   });

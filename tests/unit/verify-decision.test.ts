@@ -1,4 +1,5 @@
 import type { RouteConfig } from '../../src/config/routes';
+import type { BearerTokenCheck } from '../../src/oidc/bearer-token-verifier';
 import type { ForwardedRequest } from '../../src/forwardauth/forwarded-request';
 import { RouteMatcher } from '../../src/forwardauth/route-matcher';
 import {
@@ -40,6 +41,7 @@ function request(overrides: Partial<VerifyRequest> = {}): VerifyRequest {
     sessionId: SESSION_ID,
     userAgent: USER_AGENT,
     clientAddress: () => '203.0.113.7',
+    bearerToken: () => undefined,
     ...overrides,
   };
 }
@@ -50,10 +52,9 @@ function policy(overrides: Partial<VerifyPolicy> = {}): VerifyPolicy {
 
 function session(overrides: { absoluteExpiresAt?: number; userAgent?: string } = {}): StoredSession {
   return {
-    cookie: {},
     auth: {
       user: { sub: 'alice', email: 'alice@example.test', groups: ['staff'] },
-      tokens: 'sealed',
+      tokens: TOKENS,
       createdAt: NOW - 60_000,
       absoluteExpiresAt: overrides.absoluteExpiresAt ?? NOW + 3_600_000,
       binding: bindingFor('ua', overrides.userAgent ?? USER_AGENT, undefined),
@@ -69,6 +70,7 @@ interface World {
   readonly freshness?: FreshnessOutcome;
   readonly isAllowed?: boolean;
   readonly exchanged?: string;
+  readonly bearer?: BearerTokenCheck;
 }
 
 const loaded = (record: StoredSession = session()): LoadedSession => ({ record, tokens: TOKENS });
@@ -104,6 +106,8 @@ function answer(io: VerifyIo, world: World): unknown {
       return given(world.isAllowed, 'a policy decision');
     case 'exchange':
       return given(world.exchanged, 'a token exchange');
+    case 'verify_bearer':
+      return given(world.bearer, 'a bearer token check');
   }
 }
 
@@ -159,10 +163,6 @@ describe('the /verify decision', () => {
   describe('with the session read', () => {
     it('sends a cookie whose session is gone to login', () => {
       expect(drive(request(), policy(), { session: undefined })).toMatchObject({ outcome: { kind: 'login' }, io: ['read_session'] });
-    });
-
-    it('sends a session that never finished logging in to login', () => {
-      expect(drive(request(), policy(), { session: loaded({ cookie: {} }) }).outcome.kind).toBe('login');
     });
 
     it('ends a session past its absolute lifetime and sends the user to login', () => {
@@ -250,7 +250,7 @@ describe('the /verify decision', () => {
         kind: 'refuse',
         status: 403,
         error: 'forbidden',
-        because: { kind: 'policy', sessionId: SESSION_ID, subject: 'alice', route: 'admin' },
+        because: { kind: 'policy', decidedBy: 'pdp', reason: 'pdp_denied', sessionId: SESSION_ID, subject: 'alice', route: 'admin', action: 'read' },
       });
     });
 
@@ -267,6 +267,157 @@ describe('the /verify decision', () => {
     it('asks the PDP before exchanging, and never exchanges for a denied request', () => {
       const routes = new RouteMatcher([{ name: 'ledger', host: undefined, pathPrefix: '/api/ledger', auth: 'session', audience: 'ledger-api', authz: 'pdp' }]);
       expect(drive(request({ forwarded: forwarded('/api/ledger') }), policy({ routes }), { ...HAPPY, isAllowed: false }).io).toEqual(['read_session', 'refresh', 'authorize']);
+    });
+  });
+
+  describe('with allow rules on the route', () => {
+    const ONLY_STAFF = { groups: ['staff'], emails: [], domains: [] };
+
+    function withRoute(overrides: Partial<RouteConfig>): VerifyPolicy {
+      return policy({ routes: new RouteMatcher([{ name: 'reports', host: undefined, pathPrefix: '/api/reports', auth: 'session', audience: undefined, authz: 'none', ...overrides }]) });
+    }
+
+    it('allows a user in a listed group without a PDP, and hands the route the allow to count', () => {
+      const { outcome, io } = drive(request({ forwarded: forwarded('/api/reports/1') }), withRoute({ allow: ONLY_STAFF }), HAPPY);
+      expect(outcome).toMatchObject({ kind: 'allow', user: { sub: 'alice' }, accessToken: 'access-1', allowedByRules: { route: 'reports', action: 'read' } });
+      expect(io).toEqual(['read_session', 'refresh']);
+    });
+
+    it('refuses 403 forbidden a user the rules do not name, with the reason for the authz_denied event', () => {
+      const rules = withRoute({ allow: { groups: ['finance'], emails: [], domains: [] } });
+      expect(drive(request({ forwarded: forwarded('/api/reports/1', 'DELETE'), csrfHeaders: { csrf: '1', origin: undefined, fetchSite: undefined } }), rules, HAPPY).outcome).toEqual({
+        kind: 'refuse',
+        status: 403,
+        error: 'forbidden',
+        because: { kind: 'policy', decidedBy: 'allow_rules', reason: 'no_matching_rule', sessionId: SESSION_ID, subject: 'alice', route: 'reports', action: 'delete' },
+      });
+    });
+
+    it('refuses a listed email the IdP has not verified, saying so', () => {
+      const record = session();
+      const unverified: StoredSession = { ...record, auth: { ...record.auth!, user: { sub: 'alice', email: 'alice@example.test', emailVerified: false, groups: [] } } };
+      const { outcome } = drive(request({ forwarded: forwarded('/api/reports/1') }), withRoute({ allow: { groups: [], emails: ['alice@example.test'], domains: [] } }), {
+        session: loaded(unverified),
+        freshness: fresh(unverified),
+      });
+      expect(outcome).toMatchObject({ kind: 'refuse', status: 403, because: { decidedBy: 'allow_rules', reason: 'email_not_verified' } });
+    });
+
+    it('with authz: pdp too, never asks the PDP nor exchanges when the rules refuse', () => {
+      const rules = withRoute({ allow: { groups: ['finance'], emails: [], domains: [] }, authz: 'pdp', audience: 'reports-api' });
+      const { outcome, io } = drive(request({ forwarded: forwarded('/api/reports/1') }), rules, HAPPY);
+      expect(outcome).toMatchObject({ kind: 'refuse', status: 403, error: 'forbidden' });
+      expect(io).toEqual(['read_session', 'refresh']);
+    });
+
+    it('with authz: pdp too, asks the PDP once the rules allow, and its deny refuses', () => {
+      const { outcome, io } = drive(request({ forwarded: forwarded('/api/reports/1') }), withRoute({ allow: ONLY_STAFF, authz: 'pdp' }), { ...HAPPY, isAllowed: false });
+      expect(io).toEqual(['read_session', 'refresh', 'authorize']);
+      expect(outcome).toMatchObject({ kind: 'refuse', status: 403, because: { decidedBy: 'pdp', reason: 'pdp_denied' } });
+    });
+
+    it('with authz: pdp too, allows when both allow and leaves the count to the PDP', () => {
+      const { outcome } = drive(request({ forwarded: forwarded('/api/reports/1') }), withRoute({ allow: ONLY_STAFF, authz: 'pdp' }), { ...HAPPY, isAllowed: true });
+      expect(outcome.kind).toBe('allow');
+      expect(outcome).not.toHaveProperty('allowedByRules');
+    });
+
+    it('sends the user to login rather than refusing when the refresh ended the session', () => {
+      const rules = withRoute({ allow: { groups: ['finance'], emails: [], domains: [] } });
+      expect(drive(request({ forwarded: forwarded('/api/reports/1') }), rules, { session: loaded(), freshness: { kind: 'ended', reason: 'invalid_grant' } }).outcome.kind).toBe('login');
+    });
+
+    it('hands back no rule decision on a route without allow rules', () => {
+      expect(drive(request(), policy(), HAPPY).outcome).not.toHaveProperty('allowedByRules');
+    });
+  });
+
+  describe('on a bearer: true route', () => {
+    const TOKEN = 'header.payload.signature';
+    const CLIENT: BearerTokenCheck = { kind: 'valid', user: { sub: 'reporting-job', email: 'jobs@example.test', emailVerified: true, groups: ['staff'] } };
+
+    function bearerRoute(overrides: Partial<RouteConfig> = {}): VerifyPolicy {
+      const route: RouteConfig = { name: 'ledger', host: undefined, pathPrefix: '/api/ledger', auth: 'session', audience: undefined, authz: 'none', bearer: { audience: 'ledger-api' }, ...overrides };
+      return policy({ routes: new RouteMatcher([route, ...ROUTES]) });
+    }
+    const client = (overrides: Partial<VerifyRequest> = {}) => request({ forwarded: forwarded('/api/ledger/1'), sessionId: undefined, bearerToken: () => TOKEN, ...overrides });
+
+    it('checks the token for the route audience without reading a session, and allows with the token itself and its identity', () => {
+      const { outcome, asked } = drive(client(), bearerRoute(), { bearer: CLIENT });
+      expect(asked).toEqual([{ io: 'verify_bearer', token: TOKEN, audience: 'ledger-api' }]);
+      expect(outcome).toEqual({ kind: 'allow', user: CLIENT.kind === 'valid' && CLIENT.user, accessToken: TOKEN });
+    });
+
+    it('needs no CSRF header for an unsafe method: an API client is not a browser', () => {
+      expect(drive(client({ forwarded: forwarded('/api/ledger/1', 'POST') }), bearerRoute(), { bearer: CLIENT }).outcome.kind).toBe('allow');
+    });
+
+    it.each([
+      ['invalid', { kind: 'invalid', problem: 'bad signature' }],
+      ['expired', { kind: 'expired', problem: 'expired' }],
+    ] as const)('answers 401 invalid_token for an %s token, without asking anything else', (_kind, check) => {
+      const { outcome, io } = drive(client(), bearerRoute({ authz: 'pdp', audience: 'ledger-upstream' }), { bearer: check });
+      expect(outcome).toEqual({ kind: 'refuse', status: 401, error: 'invalid_token' });
+      expect(io).toEqual(['verify_bearer']);
+    });
+
+    it('follows the session when a session cookie came too, and never looks at the token', () => {
+      let isRead = false;
+      const bearerToken = () => {
+        isRead = true;
+        return TOKEN;
+      };
+      const { outcome, io } = drive(client({ sessionId: SESSION_ID, bearerToken }), bearerRoute(), HAPPY);
+      expect(outcome).toMatchObject({ kind: 'allow', accessToken: 'access-1' });
+      expect(io).toEqual(['read_session', 'refresh']);
+      expect(isRead).toBe(false);
+    });
+
+    it('behaves as a session route without a token: login, and the CSRF check for an unsafe method', () => {
+      expect(drive(client({ bearerToken: () => undefined }), bearerRoute(), {})).toMatchObject({ outcome: { kind: 'login' }, io: [] });
+      expect(drive(client({ bearerToken: () => undefined, forwarded: forwarded('/api/ledger/1', 'POST') }), bearerRoute(), {}).outcome).toMatchObject({ kind: 'refuse', error: 'csrf' });
+    });
+
+    it('never reads or checks a bearer token on a route without bearer: true', () => {
+      let isRead = false;
+      const bearerToken = () => {
+        isRead = true;
+        return TOKEN;
+      };
+      expect(drive(request({ sessionId: undefined, bearerToken }), policy(), {})).toMatchObject({ outcome: { kind: 'login' }, io: [] });
+      expect(isRead).toBe(false);
+    });
+
+    it('applies the allow rules to the token\'s claims: a refusal names no session and asks no PDP', () => {
+      const rules = bearerRoute({ allow: { groups: ['finance'], emails: [], domains: [] }, authz: 'pdp' });
+      const { outcome, io } = drive(client(), rules, { bearer: CLIENT });
+      expect(io).toEqual(['verify_bearer']);
+      expect(outcome).toEqual({
+        kind: 'refuse',
+        status: 403,
+        error: 'forbidden',
+        because: { kind: 'policy', decidedBy: 'allow_rules', reason: 'no_matching_rule', sessionId: undefined, subject: 'reporting-job', route: 'ledger', action: 'read' },
+      });
+    });
+
+    it('allows by the token\'s verified email domain and hands the route the allow to count', () => {
+      const { outcome } = drive(client(), bearerRoute({ allow: { groups: [], emails: [], domains: ['example.test'] } }), { bearer: CLIENT });
+      expect(outcome).toMatchObject({ kind: 'allow', accessToken: TOKEN, allowedByRules: { route: 'ledger', action: 'read' } });
+    });
+
+    it('asks the PDP with the token\'s subject and groups, and its deny refuses', () => {
+      const { outcome, asked } = drive(client(), bearerRoute({ authz: 'pdp' }), { bearer: CLIENT, isAllowed: false });
+      expect(asked.at(-1)).toEqual({
+        io: 'authorize',
+        input: { subject: { sub: 'reporting-job', groups: ['staff'], email: 'jobs@example.test' }, resource: 'ledger', action: 'read', method: 'GET', path: '/api/ledger/1' },
+      });
+      expect(outcome).toMatchObject({ kind: 'refuse', status: 403, because: { decidedBy: 'pdp', sessionId: undefined } });
+    });
+
+    it('forwards the token itself even on a route with a token-exchange audience (the exchange is for sessions)', () => {
+      const { outcome, io } = drive(client(), bearerRoute({ audience: 'ledger-upstream' }), { bearer: CLIENT });
+      expect(io).toEqual(['verify_bearer']);
+      expect(outcome).toMatchObject({ kind: 'allow', accessToken: TOKEN });
     });
   });
 });

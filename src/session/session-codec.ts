@@ -1,0 +1,296 @@
+import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import type { StoredSession, TokenSet } from './session-data';
+
+/**
+ * The plaintext of a sealed session record: compact, because Redis holds one
+ * per session and the budget is 1.2 KiB per session with its indexes
+ * (docs/sessions.md, bench/session-memory.mjs). It is what SessionSealer
+ * encrypts; it never leaves the process in clear.
+ *
+ * Fields are written in a fixed order without names: LEB128 varints for
+ * numbers and lengths, UTF-8 for text. A JWT (`header.payload.signature`,
+ * canonical base64url) is stored as its three decoded parts: a quarter
+ * smaller, and its JSON becomes visible to the compressor. The whole is then
+ * deflated (raw, with the preset dictionary below), which removes what the
+ * tokens repeat of each other and of the profile (issuer, subject, session
+ * id, names, roles).
+ *
+ * The layout and the dictionary are part of the format: changing either
+ * means a new envelope version in SessionSealer, not an edit here.
+ */
+
+/** Compression state for small records: a 4 KiB window covers the dictionary and a Keycloak-sized record. */
+const DEFLATE_OPTIONS = { level: constants.Z_BEST_COMPRESSION, windowBits: 12, memLevel: 8 } as const;
+const INFLATE_OPTIONS = { windowBits: 12, maxOutputLength: 64 * 1024 } as const;
+
+/**
+ * Text that tokens and profiles of common IdPs (Keycloak, oidc-provider,
+ * Entra ID, Okta, Auth0) repeat: deflate refers back to it instead of
+ * spelling it out. The most frequent fragments come last (shortest distance).
+ */
+const DICTIONARY = Buffer.from(
+  [
+    '"ver":"2.0","tid":"',
+    '"oid":"',
+    '"uti":"',
+    '"rh":"',
+    '"cid":"',
+    '"uid":"',
+    '"https://',
+    '"permissions":[',
+    '"org_id":"',
+    '"amr":["pwd"],',
+    '"idp":"',
+    '"locale":"',
+    '"zoneinfo":"',
+    '"updated_at":',
+    '"picture":"',
+    '"nickname":"',
+    '"s_hash":"',
+    '"c_hash":"',
+    '"allowed-origins":["',
+    '"reuse_id":"',
+    '"roles":[',
+    '"scope":"openid web-origins email profile roles acr basic"',
+    '"typ":"Refresh","azp":"',
+    '{"alg":"HS512","typ" : "JWT","kid" : "',
+    '{"alg":"HS256","typ":"JWT","kid":"',
+    '{"alg":"ES256","typ":"JWT","kid":"',
+    '{"alg":"PS256","typ":"JWT","kid":"',
+    '{"alg":"RS256","typ":"at+jwt","kid":"',
+    '"resource_access":{"account":{"roles":["manage-account","manage-account-links","view-profile"]}},',
+    '"realm_access":{"roles":["offline_access","uma_authorization","default-roles-',
+    '"scope":"openid email profile","email_verified":true,',
+    '"scope":"openid profile email","email_verified":true,',
+    '"typ":"Bearer","azp":"',
+    '"typ":"ID","azp":"',
+    '"aud":"account","sub":"',
+    '/realms/',
+    '"jti":"onrtac:',
+    '"nonce":"',
+    '"at_hash":"',
+    '"acr":"1",',
+    '"sid":"',
+    '"groups":["',
+    '"given_name":"',
+    '"family_name":"',
+    '"preferred_username":"',
+    '"name":"',
+    '"email":"',
+    '"email_verified":true,',
+    '"iss":"https://',
+    '"aud":"',
+    '"sub":"',
+    '"jti":"',
+    '"auth_time":',
+    '"iat":',
+    '{"exp":',
+    '{"alg":"RS256","typ":"JWT","kid":"',
+    '{"alg":"RS256","typ" : "JWT","kid" : "',
+  ].join(''),
+  'utf8',
+);
+
+/** How a token is stored; Jws: the compact serialisation with canonical base64url parts, stored decoded. */
+const TokenEncoding = { Absent: 0, Text: 1, Jws: 2 } as const;
+
+/** Throws when the input is not a record this code wrote (SessionSealer has already authenticated it). */
+export function decodeSession(compressed: Buffer): StoredSession {
+  const reader = new Reader(inflateRawSync(compressed, { ...INFLATE_OPTIONS, dictionary: DICTIONARY }));
+  const createdAt = reader.uint();
+  const absoluteExpiresAt = reader.uint();
+  const sub = reader.text();
+  const name = reader.optionalText();
+  const email = reader.optionalText();
+  const preferredUsername = reader.optionalText();
+  const groups = Array.from({ length: reader.uint() }, () => reader.text());
+  const emailVerifiedCode = reader.uint();
+  const userAgent = reader.optionalText();
+  const ipPrefix = reader.optionalText();
+  const idpSessionId = reader.optionalText();
+  const accessTokenExpiresAt = reader.uint();
+  const accessTokenIssuedAt = reader.optionalUint();
+  const accessToken = reader.token();
+  const refreshToken = reader.token();
+  const idToken = reader.token();
+  reader.end();
+  if (accessToken === undefined) throw new Error('a session record without an access token');
+  const tokens: TokenSet = {
+    accessToken,
+    refreshToken,
+    idToken,
+    accessTokenExpiresAt,
+    ...(accessTokenIssuedAt === undefined ? {} : { accessTokenIssuedAt }),
+  };
+  return deepFreeze({
+    auth: {
+      user: {
+        sub,
+        ...(name === undefined ? {} : { name }),
+        ...(email === undefined ? {} : { email }),
+        ...(emailVerifiedCode === 0 ? {} : { emailVerified: emailVerifiedCode === 2 }),
+        ...(preferredUsername === undefined ? {} : { preferredUsername }),
+        groups,
+      },
+      tokens,
+      createdAt,
+      absoluteExpiresAt,
+      binding: { ...(userAgent === undefined ? {} : { userAgent }), ...(ipPrefix === undefined ? {} : { ipPrefix }) },
+      idpSessionId,
+    },
+  });
+}
+
+export function encodeSession(record: StoredSession): Buffer {
+  const { auth } = record;
+  const writer = new Writer();
+  writer.uint(auth.createdAt);
+  writer.uint(auth.absoluteExpiresAt);
+  writer.text(auth.user.sub);
+  writer.optionalText(auth.user.name);
+  writer.optionalText(auth.user.email);
+  writer.optionalText(auth.user.preferredUsername);
+  writer.uint(auth.user.groups.length);
+  for (const group of auth.user.groups) writer.text(group);
+  writer.uint(auth.user.emailVerified === undefined ? 0 : auth.user.emailVerified ? 2 : 1);
+  writer.optionalText(auth.binding.userAgent);
+  writer.optionalText(auth.binding.ipPrefix);
+  writer.optionalText(auth.idpSessionId);
+  writer.uint(auth.tokens.accessTokenExpiresAt);
+  writer.optionalUint(auth.tokens.accessTokenIssuedAt);
+  writer.token(auth.tokens.accessToken);
+  writer.token(auth.tokens.refreshToken);
+  writer.token(auth.tokens.idToken);
+  return deflateRawSync(writer.finish(), { ...DEFLATE_OPTIONS, dictionary: DICTIONARY });
+}
+
+/** The three parts of a JWS whose base64url decodes and re-encodes to itself; undefined for anything else. */
+function jwsParts(token: string): string[] | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  // Only a lossless round trip may be stored decoded: the token must come back byte for byte (signatures, id_token_hint).
+  return parts.every((part) => Buffer.from(part, 'base64url').toString('base64url') === part) ? parts : undefined;
+}
+
+/** Writes into one growing buffer: a record is a few dozen fields, and a Buffer per field would cost more than the record. */
+class Writer {
+  private buffer = Buffer.allocUnsafe(4096);
+  private offset = 0;
+
+  uint(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not a non-negative safe integer: ${value}`);
+    this.reserve(8);
+    let rest = value;
+    while (rest >= 0x80) {
+      this.buffer[this.offset++] = (rest % 0x80) | 0x80;
+      rest = Math.floor(rest / 0x80);
+    }
+    this.buffer[this.offset++] = rest;
+  }
+
+  /** Absent is 0, a value is itself + 1. */
+  optionalUint(value: number | undefined): void {
+    this.uint(value === undefined ? 0 : value + 1);
+  }
+
+  /** Length-prefixed; `lengthBias` 1 keeps length 0 free to mean "absent". */
+  encoded(value: string, encoding: 'utf8' | 'base64url', lengthBias = 0): void {
+    const length = Buffer.byteLength(value, encoding);
+    this.uint(length + lengthBias);
+    this.reserve(length);
+    this.offset += this.buffer.write(value, this.offset, length, encoding);
+  }
+
+  text(value: string): void {
+    this.encoded(value, 'utf8');
+  }
+
+  /** Absent is length 0; a value's length is stored + 1. */
+  optionalText(value: string | undefined): void {
+    if (value === undefined) this.uint(0);
+    else this.encoded(value, 'utf8', 1);
+  }
+
+  token(value: string | undefined): void {
+    if (value === undefined) return this.uint(TokenEncoding.Absent);
+    const parts = jwsParts(value);
+    if (!parts) {
+      this.uint(TokenEncoding.Text);
+      return this.text(value);
+    }
+    this.uint(TokenEncoding.Jws);
+    for (const part of parts) this.encoded(part, 'base64url');
+  }
+
+  finish(): Buffer {
+    return this.buffer.subarray(0, this.offset);
+  }
+
+  private reserve(bytes: number): void {
+    if (this.offset + bytes <= this.buffer.length) return;
+    const larger = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.offset + bytes));
+    this.buffer.copy(larger, 0, 0, this.offset);
+    this.buffer = larger;
+  }
+}
+
+class Reader {
+  private offset = 0;
+
+  constructor(private readonly buffer: Buffer) {}
+
+  uint(): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      const byte = this.buffer[this.offset++];
+      if (byte === undefined || scale > 2 ** 49) throw new Error('a malformed session record');
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+      scale *= 0x80;
+    }
+  }
+
+  optionalUint(): number | undefined {
+    const value = this.uint();
+    return value === 0 ? undefined : value - 1;
+  }
+
+  bytes(length = this.uint()): Buffer {
+    const end = this.offset + length;
+    if (end > this.buffer.length) throw new Error('a malformed session record');
+    const bytes = this.buffer.subarray(this.offset, end);
+    this.offset = end;
+    return bytes;
+  }
+
+  text(): string {
+    return this.bytes().toString('utf8');
+  }
+
+  optionalText(): string | undefined {
+    const length = this.uint();
+    return length === 0 ? undefined : this.bytes(length - 1).toString('utf8');
+  }
+
+  token(): string | undefined {
+    const encoding = this.uint();
+    if (encoding === TokenEncoding.Absent) return undefined;
+    if (encoding === TokenEncoding.Text) return this.text();
+    if (encoding !== TokenEncoding.Jws) throw new Error('a malformed session record');
+    return `${this.bytes().toString('base64url')}.${this.bytes().toString('base64url')}.${this.bytes().toString('base64url')}`;
+  }
+
+  end(): void {
+    if (this.offset !== this.buffer.length) throw new Error('a malformed session record');
+  }
+}
+
+/** Records are shared between callers (SessionSealer's cache): none may change one. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
