@@ -5,7 +5,6 @@
 // known they are pointed at it through the admin API, as an operator would.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { TokenCipher } from '../../src/session/token-cipher';
 import { SessionCookie } from '../../src/session/session-cookie';
 import type { TokenSet } from '../../src/session/session-data';
 import { Browser } from '../support/browser';
@@ -14,6 +13,7 @@ import { metricValue, MovableClock, startGateway, TEST_SESSION_SECRET, type Runn
 import {
   describeKeycloakPage,
   findKeycloakLoginForm,
+  KEYCLOAK_JWT_CLIENT,
   KEYCLOAK_REALM_FILE,
   logInThroughKeycloak,
   startKeycloak,
@@ -138,13 +138,13 @@ describe('the gateway against Keycloak', () => {
     return { status: response.status, headers: response.headers, bearer: response.headers.get('authorization')?.replace(/^Bearer /, '') };
   }
 
-  /** The tokens as the gateway keeps them at rest in Redis, opened with the key only the gateway (and this test) knows. */
+  /** The tokens as the gateway keeps them at rest in Redis, read through its store (which unseals the record). */
   async function storedTokens(browser: Browser): Promise<TokenSet | undefined> {
     const cookieName = gateway.config.session.cookieName;
     const sessionId = new SessionCookie(cookieName, [TEST_SESSION_SECRET]).sessionIdFrom(`${cookieName}=${browser.cookie(cookieName, gateway.url) ?? ''}`);
     if (!sessionId) return undefined;
     const record = await gateway.gateway.dependencies.sessions.get(sessionId);
-    return record?.auth ? new TokenCipher([TEST_SESSION_SECRET]).open(record.auth.tokens) : undefined;
+    return record?.auth.tokens;
   }
 
   /** A refresh grant sent to Keycloak directly, as the gateway's client. */
@@ -366,5 +366,110 @@ describe('the gateway against Keycloak', () => {
     expect(landed.response.status).toBe(400);
     expect(landed.body).toContain('not_allowed');
     expect(browser.cookie(withOffline.config.session.cookieName, withOffline.url)).toBeUndefined();
+  });
+
+  describe('with private_key_jwt and pushed authorization requests (client bff-gateway-jwt)', () => {
+    const jwtClock = new MovableClock();
+    let jwtGateway: RunningGateway;
+    /** "Require pushed authorization requests" as the shipped realm sets it, restored after each test that changes it. */
+    let shippedRequirePar: string | undefined;
+
+    beforeAll(async () => {
+      const { OIDC_CLIENT_SECRET: _secret, ...withoutSecret } = gatewayEnv;
+      jwtGateway = await startGateway({
+        clock: jwtClock,
+        env: {
+          ...withoutSecret,
+          OIDC_CLIENT_ID: KEYCLOAK_JWT_CLIENT.clientId,
+          OIDC_CLIENT_AUTH_METHOD: 'private_key_jwt',
+          OIDC_CLIENT_PRIVATE_KEY_FILE: KEYCLOAK_JWT_CLIENT.privateKeyFile,
+        },
+      });
+      others.push(jwtGateway);
+      await keycloak.admin.updateClient(REALM, KEYCLOAK_JWT_CLIENT.clientId, (client) => pointedAt(client, jwtGateway.url));
+      shippedRequirePar = (await keycloak.admin.findClient(REALM, KEYCLOAK_JWT_CLIENT.clientId)).attributes?.['require.pushed.authorization.requests'];
+    });
+
+    afterEach(() => setRequirePar(shippedRequirePar));
+
+    async function setRequirePar(value: string | undefined): Promise<void> {
+      await keycloak.admin.updateClient(REALM, KEYCLOAK_JWT_CLIENT.clientId, (client) => ({
+        ...client,
+        attributes: { ...client.attributes, 'require.pushed.authorization.requests': value ?? 'false' },
+      }));
+    }
+
+    async function verifyAt(browser: Browser): Promise<{ status: number; bearer: string | undefined }> {
+      const response = await browser.request(`${jwtGateway.url}/verify`, { headers: forwarded('/api/orders') });
+      await response.body?.cancel();
+      return { status: response.status, bearer: response.headers.get('authorization')?.replace(/^Bearer /, '') };
+    }
+
+    it('ships the client with the Signed JWT authenticator, an ES256 public key, and PAR required', async () => {
+      const client = await keycloak.admin.findClient(REALM, KEYCLOAK_JWT_CLIENT.clientId);
+
+      expect(client.clientAuthenticatorType).toBe('client-jwt');
+      expect(client.attributes).toMatchObject({ 'use.jwks.string': 'true', 'token.endpoint.auth.signing.alg': 'ES256', 'require.pushed.authorization.requests': 'true' });
+      expect(jwtGateway.config.oidc).toMatchObject({ clientAuthentication: { method: 'private_key_jwt', privateKey: { algorithm: 'ES256' } } });
+      const shippedKid = (JSON.parse(client.attributes!['jwks.string']!) as { keys: Array<{ kid: string }> }).keys[0]!.kid;
+      expect(jwtGateway.config.oidc).toMatchObject({ clientAuthentication: { privateKey: { kid: shippedKid } } });
+    });
+
+    it.each([
+      ['requires', 'true'],
+      ['does not require', 'false'],
+    ])('logs in when the client %s PAR, pushing the request: the browser goes to Keycloak with only client_id and request_uri', async (_requires, requirePar) => {
+      await setRequirePar(requirePar);
+      const person = await createUser('jwt-login');
+      const browser = new Browser();
+
+      const landed = await logInThroughKeycloak(browser, `${jwtGateway.url}/auth/login?returnTo=%2F`, person);
+      const authorization = landed.hops.map((hop) => new URL(hop)).find((url) => url.pathname.endsWith('/protocol/openid-connect/auth'));
+      const user = await browser.request(`${jwtGateway.url}/auth/user`);
+
+      expect(landed.url).toBe(`${jwtGateway.url}/`);
+      expect([...(authorization?.searchParams.keys() ?? [])].sort()).toEqual(['client_id', 'request_uri']);
+      expect(user.status).toBe(200);
+      expect(await user.json()).toMatchObject({ sub: person.id, preferredUsername: person.username });
+    });
+
+    it('is refused by Keycloak when the same client sends its authorization request in the URL instead', async () => {
+      await setRequirePar('true');
+      const plain = new URL(`${keycloak.issuer(REALM)}/protocol/openid-connect/auth`);
+      for (const [name, value] of Object.entries({
+        client_id: KEYCLOAK_JWT_CLIENT.clientId,
+        response_type: 'code',
+        redirect_uri: `${jwtGateway.url}/auth/callback`,
+        scope: 'openid',
+        state: 'a-state-value-of-enough-length',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+      })) {
+        plain.searchParams.set(name, value);
+      }
+
+      const page = await new Browser().navigate(plain);
+
+      expect(findKeycloakLoginForm(page)).toBeUndefined();
+      expect(`${page.stoppedAt ?? page.url} ${page.body}`).toMatch(/invalid_request|Pushed Authorization Request/i);
+    });
+
+    it('refreshes and logs out with signed client assertions: a new access token for the client, and the revocation ends the Keycloak session', async () => {
+      const person = await createUser('jwt-refresh');
+      const browser = new Browser();
+      await logInThroughKeycloak(browser, `${jwtGateway.url}/auth/login?returnTo=%2F`, person);
+      const first = await verifyAt(browser);
+      expect(await keycloak.admin.userSessions(REALM, person.id)).toHaveLength(1);
+
+      jwtClock.advance(INTO_REFRESH_WINDOW_MS);
+      const refreshed = await verifyAt(browser);
+      const logout = await browser.request(`${jwtGateway.url}/auth/logout`, { method: 'POST', headers: { 'X-CSRF': '1' } });
+      await logout.body?.cancel();
+
+      expect([first.status, refreshed.status, logout.status]).toEqual([200, 200, 200]);
+      expect(refreshed.bearer).not.toBe(first.bearer);
+      expect(jwtPayload(refreshed.bearer!).azp).toBe(KEYCLOAK_JWT_CLIENT.clientId);
+      expect(await keycloak.admin.userSessions(REALM, person.id)).toEqual([]);
+    });
   });
 });

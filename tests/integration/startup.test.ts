@@ -55,6 +55,9 @@ describe('start-up', () => {
     ['TRUSTED_PROXIES', '300.1.1.1/8'],
     ['TLS_CERT_FILE', '/nonexistent/tls.crt'],
     ['OIDC_GROUPS_CLAIM', 'realm_access..roles'],
+    ['OIDC_CLIENT_AUTH_METHOD', 'client_secret_jwt'],
+    ['OIDC_CLIENT_PRIVATE_KEY_FILE', '/nonexistent/client-key.pem'],
+    ['OIDC_CLIENT_PRIVATE_KEY_ALG', 'HS256'],
   ];
 
   it.each(badVariables)('refuses %s=%j with one line naming it, an example, and exit code 1', async (name, value) => {

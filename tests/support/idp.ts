@@ -14,8 +14,15 @@ export interface TestIdpClient {
    * Defaults to `client_secret_basic`; openid-client's `discovery(..., secret)`
    * defaults to `client_secret_post`, so pass `ClientSecretBasic` there or set this.
    */
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post';
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  /** The client's public keys (JWKs), which private_key_jwt assertions are verified with. */
+  jwks?: { keys: Array<Record<string, unknown>> };
+  /** The only algorithm the client's assertions may use; unset: any the IdP enables (RS256, PS256, ES256, EdDSA, ...). */
+  token_endpoint_auth_signing_alg?: string;
 }
+
+/** RFC 9126 at the test IdP: not advertised, advertised, or advertised and required. */
+export type PushedAuthorizationRequestsMode = 'off' | 'on' | 'required';
 
 export interface StartTestIdpOptions {
   clients: TestIdpClient[];
@@ -27,6 +34,18 @@ export interface StartTestIdpOptions {
   refreshTokenTtlSeconds?: number;
   /** A fixed port, e.g. to restart an IdP where a gateway expects it; defaults to a free one. */
   port?: number;
+  /** client_credentials clients whose access tokens are JWTs for their audience (the gateway's `bearer: true` routes). */
+  apiClients?: TestIdpApiClient[];
+  /** Defaults to `off`: the discovery document then has no pushed_authorization_request_endpoint. */
+  pushedAuthorizationRequests?: PushedAuthorizationRequestsMode;
+}
+
+/** A client assertion (private_key_jwt) as the IdP received it: decoded, not verified. */
+export interface ClientAssertionSeen {
+  /** `token`, `pushed_authorization_request`, `revocation` or `introspection`. */
+  endpoint: string;
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
 }
 
 export interface TestIdpStats {
@@ -42,6 +61,18 @@ export interface TestIdpStats {
   injectedFailures: number;
   /** RFC 8693 token exchanges per "sub audience". */
   tokenExchanges: Record<string, number>;
+  /**
+   * How clients authenticated, per "endpoint method": e.g. `token private_key_jwt`,
+   * `pushed_authorization_request client_secret_post`, `revocation client_secret_basic`
+   * (`none` when no credential came). Counted whether or not the IdP accepted it.
+   */
+  clientAuthentications: Record<string, number>;
+  /** The last client assertion presented at any endpoint. */
+  lastClientAssertion: ClientAssertionSeen | null;
+  /** Pushed authorization requests the IdP accepted (201). */
+  pushedAuthorizationRequests: number;
+  /** Requests reaching the authorization endpoint by `request_uri` (pushed) or with their parameters in the URL (plain). */
+  authorizationRequests: { pushed: number; plain: number };
 }
 
 /** The test IdP (oidc-provider 9) running in its own process. */
@@ -56,19 +87,43 @@ export interface TestIdp {
    * (503 gives `temporarily_unavailable`); `null` restores normal answers.
    */
   setTokenFailure(status: number | null, error?: string): Promise<void>;
+  /** Makes the pushed authorization request endpoint answer `status` with an OAuth error body; `null` restores it. */
+  setParFailure(status: number | null, error?: string): Promise<void>;
   stats(): Promise<TestIdpStats>;
   /** Whom and which audience a token from an RFC 8693 exchange is for (empty when it is not one). */
   exchangedToken(token: string): Promise<{ sub?: string; audience?: string }>;
   /** Revokes every grant, code and token of `sub`; resolves to the number of grants revoked. */
   revokeGrants(sub: string): Promise<number>;
-  /** Clears counters, delay and failure. Grants and sessions stay. */
+  /** Clears counters, delay and failures. Grants and sessions stay. */
   reset(): Promise<void>;
+  /** A client_credentials access token (an RS256 JWT for the client's audience) from the token endpoint. */
+  clientCredentialsToken(client: Pick<TestIdpApiClient, 'client_id' | 'client_secret'>): Promise<string>;
+  /** A new RS256 signing key of the IdP; published in its JWKS unless `publish` is false. Resolves to its kid. */
+  addSigningKey(options?: { publish?: boolean }): Promise<string>;
+  /** `claims` exactly as given, signed RS256 with the IdP's key (or the key `kid` from addSigningKey); header typ at+jwt unless `header` says otherwise. */
+  signToken(claims: Record<string, unknown>, options?: { kid?: string; header?: Record<string, unknown> }): Promise<string>;
+  /**
+   * Replaces the default claims of the account `sub` (any login name is an
+   * account: email `<sub>@example.test`, verified, groups `users`, `admins`
+   * for alice) in its ID tokens and userinfo from its next login on.
+   */
+  setAccountClaims(sub: string, claims: Record<string, unknown>): Promise<void>;
+  /** GET requests the JWKS endpoint has answered since the IdP started. */
+  jwksRequests(): Promise<number>;
   /** Kills the process and waits for it to exit. Idempotent. */
   stop(): Promise<void>;
 }
 
 export const TEST_CLIENT_ID = 'bff-test';
 export const TEST_CLIENT_SECRET = 'bff-test-secret-0123456789abcdef';
+
+/** An API client at the test IdP: client_credentials only; its tokens carry `aud` = `audience` and `claims`. */
+export interface TestIdpApiClient {
+  client_id: string;
+  client_secret: string;
+  audience: string;
+  claims?: Record<string, unknown>;
+}
 
 /** The canonical gateway client, with overrides. */
 export function bffTestClient(overrides: Partial<TestIdpClient> & Pick<TestIdpClient, 'redirect_uris'>): TestIdpClient {
@@ -109,6 +164,8 @@ async function spawnIdp(port: number, options: StartTestIdpOptions): Promise<Tes
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
     idTokenTtlSeconds: options.idTokenTtlSeconds,
     refreshTokenTtlSeconds: options.refreshTokenTtlSeconds,
+    pushedAuthorizationRequests: options.pushedAuthorizationRequests,
+    apiClients: options.apiClients,
   };
   const env: NodeJS.ProcessEnv = { ...process.env, TEST_IDP_CONFIG: JSON.stringify(config) };
   // Jest's --experimental-vm-modules is meant for the test process, not for the IdP.
@@ -152,6 +209,10 @@ class TestIdpProcess implements TestIdp {
     await this.control('POST', 'token-failure', error === undefined ? { status } : { status, error });
   }
 
+  async setParFailure(status: number | null, error?: string): Promise<void> {
+    await this.control('POST', 'par-failure', error === undefined ? { status } : { status, error });
+  }
+
   async stats(): Promise<TestIdpStats> {
     return (await this.control('GET', 'stats')) as TestIdpStats;
   }
@@ -173,6 +234,37 @@ class TestIdpProcess implements TestIdp {
     const server = this.server;
     this.server = undefined;
     await server?.stop();
+  }
+
+  async clientCredentialsToken(client: Pick<TestIdpApiClient, 'client_id' | 'client_secret'>): Promise<string> {
+    const response = await fetch(`http://127.0.0.1:${this.port}/token`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: 'grant_type=client_credentials',
+      signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`test IdP client_credentials for ${client.client_id} answered ${response.status}: ${text}`);
+    return (JSON.parse(text) as { access_token: string }).access_token;
+  }
+
+  async addSigningKey(options: { publish?: boolean } = {}): Promise<string> {
+    return ((await this.control('POST', 'api/keys', { publish: options.publish ?? true })) as { kid: string }).kid;
+  }
+
+  async signToken(claims: Record<string, unknown>, options: { kid?: string; header?: Record<string, unknown> } = {}): Promise<string> {
+    return ((await this.control('POST', 'api/sign', { claims, ...options })) as { token: string }).token;
+  }
+
+  async setAccountClaims(sub: string, claims: Record<string, unknown>): Promise<void> {
+    await this.control('POST', 'api/account-claims', { sub, claims });
+  }
+
+  async jwksRequests(): Promise<number> {
+    return ((await this.control('GET', 'api/jwks-requests')) as { jwksRequests: number }).jwksRequests;
   }
 
   private async control(method: 'GET' | 'POST', name: string, body?: unknown): Promise<unknown> {

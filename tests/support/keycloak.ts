@@ -23,6 +23,12 @@ const REPO_ROOT = resolve(__dirname, '..', '..');
 /** The realm the repository ships (also for docker-compose): client `bff-gateway`, users alice, bob and carol. */
 export const KEYCLOAK_REALM_FILE = join(REPO_ROOT, 'deploy', 'keycloak', 'realm.json');
 
+/** The example realm's `bff-gateway-jwt` client (private_key_jwt, PAR required): its development private key, whose public JWK the realm holds. */
+export const KEYCLOAK_JWT_CLIENT = {
+  clientId: 'bff-gateway-jwt',
+  privateKeyFile: join(REPO_ROOT, 'deploy', 'keycloak', 'bff-gateway-jwt.development-key.pem'),
+} as const;
+
 /** The master realm's bootstrap administrator of a test server (test values). */
 export const KEYCLOAK_ADMIN = { username: 'admin', password: 'admin-test-password' } as const;
 

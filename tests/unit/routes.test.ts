@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DEFAULT_ROUTES, parseRoutes, type RouteConfig } from '../../src/config/routes';
 
 function routesOf(text: string): RouteConfig[] {
@@ -166,6 +168,106 @@ describe('parseRoutes', () => {
 
   it('reports invalid JSON in one line', () => {
     expect(problemsOf('{"routes": [ {"name": "a", }')).toEqual([expect.stringMatching(/^is not valid YAML or JSON/)]);
+  });
+});
+
+describe('parseRoutes: allow rules', () => {
+  const route = (extra: Record<string, unknown>) => JSON.stringify({ routes: [{ name: 'r', pathPrefix: '/r', ...extra }] });
+
+  it('reads allow: groups, emails and domains; lower-cases emails and domains, keeps groups as spelled, drops repeats', () => {
+    const [parsed] = routesOf(`
+routes:
+  - name: orders
+    pathPrefix: /api/orders
+    allow:
+      groups: [Staff, staff, Staff]
+      emails: [Ops@Example.com, ops@example.com]
+      domains: [Example.COM]
+`);
+    expect(parsed?.allow).toEqual({ groups: ['Staff', 'staff'], emails: ['ops@example.com'], domains: ['example.com'] });
+  });
+
+  it('fills the lists the file leaves out with empty ones', () => {
+    expect(routesOf(route({ allow: { domains: ['example.com'] } }))[0]?.allow).toEqual({ groups: [], emails: [], domains: ['example.com'] });
+  });
+
+  it('leaves allow undefined when the route has none', () => {
+    expect(routesOf(route({}))[0]?.allow).toBeUndefined();
+  });
+
+  it('accepts allow together with authz: pdp', () => {
+    expect(routesOf(route({ allow: { groups: ['staff'] }, authz: 'pdp' }))[0]).toMatchObject({ authz: 'pdp', allow: { groups: ['staff'] } });
+  });
+
+  it.each([
+    ['an email with two "@"', { emails: ['a@b@example.com'] }, 'routes.0.allow.emails.0'],
+    ['an email without "@"', { emails: ['example.com'] }, 'routes.0.allow.emails.0'],
+    ['an email with a space', { emails: ['ops @example.com'] }, 'routes.0.allow.emails.0'],
+    ['an email whose domain is not a DNS name', { emails: ['ops@exa mple'] }, 'routes.0.allow.emails.0'],
+    ['a domain with "@"', { domains: ['@example.com'] }, 'routes.0.allow.domains.0'],
+    ['a wildcard domain', { domains: ['*.example.com'] }, 'routes.0.allow.domains.0'],
+    ['a domain with a leading dot', { domains: ['.example.com'] }, 'routes.0.allow.domains.0'],
+    ['an empty group', { groups: [''] }, 'routes.0.allow.groups.0'],
+    ['an unknown key', { groups: ['staff'], roles: ['admins'] }, 'routes.0.allow'],
+    ['an allow that lists nothing', { groups: [] }, 'routes.0.allow'],
+  ])('refuses %s and names the field', (_description, allow, field) => {
+    expect(problemsOf(route({ allow }))).toEqual([expect.stringMatching(new RegExp(`^${field.replaceAll('.', '\\.')}: `))]);
+  });
+
+  it('explains how to allow subdomains when a wildcard is refused', () => {
+    expect(problemsOf(route({ allow: { domains: ['*.example.com'] } })).join('\n')).toContain('list each subdomain');
+  });
+
+  it('refuses allow on a public route', () => {
+    expect(problemsOf(route({ auth: 'public', allow: { groups: ['staff'] } }))).toEqual([expect.stringMatching(/^routes\.0\.allow: needs auth: session/)]);
+  });
+
+  it('reports every bad entry of every list at once, a line each', () => {
+    expect(problemsOf(route({ allow: { emails: ['a@b@c.example', 'nope'], domains: ['*.x.example'] } }))).toHaveLength(3);
+  });
+});
+
+describe('parseRoutes: bearer API clients', () => {
+  const route = (extra: Record<string, unknown>) => JSON.stringify({ routes: [{ name: 'r', pathPrefix: '/r', ...extra }] });
+
+  it('reads bearer: true with its bearerAudience', () => {
+    expect(routesOf(route({ bearer: true, bearerAudience: 'orders-api' }))[0]?.bearer).toEqual({ audience: 'orders-api' });
+  });
+
+  it('leaves bearer undefined when the route does not set it or sets it false', () => {
+    expect(routesOf(route({}))[0]?.bearer).toBeUndefined();
+    expect(routesOf(route({ bearer: false }))[0]?.bearer).toBeUndefined();
+  });
+
+  it('refuses bearer: true without a bearerAudience, naming what to add', () => {
+    expect(problemsOf(route({ bearer: true }))).toEqual([expect.stringMatching(/^routes\.0\.bearerAudience: is required with bearer: true/)]);
+  });
+
+  it('refuses a bearerAudience without bearer: true', () => {
+    expect(problemsOf(route({ bearerAudience: 'orders-api' }))).toEqual([expect.stringMatching(/^routes\.0\.bearerAudience: applies only with bearer: true/)]);
+  });
+
+  it.each([
+    ['a bearer that is not a boolean', { bearer: 'yes', bearerAudience: 'orders-api' }, 'routes.0.bearer'],
+    ['an empty bearerAudience', { bearer: true, bearerAudience: '' }, 'routes.0.bearerAudience'],
+  ])('refuses %s and names the field', (_description, extra, field) => {
+    expect(problemsOf(route(extra))).toEqual([expect.stringMatching(new RegExp(`^${field.replaceAll('.', '\\.')}: `))]);
+  });
+
+  it('refuses bearer on a public route', () => {
+    expect(problemsOf(route({ auth: 'public', bearer: true, bearerAudience: 'x' }))).toEqual([expect.stringMatching(/^routes\.0\.bearer: needs auth: session/)]);
+  });
+
+  it('reports a bearer problem and an allow problem of one route together', () => {
+    expect(problemsOf(route({ bearer: true, allow: { domains: ['*.example.com'] } }))).toHaveLength(2);
+  });
+});
+
+describe('deploy/routes.example.yaml', () => {
+  it('parses, with its allow rules and bearer route', () => {
+    const routes = routesOf(readFileSync(join(__dirname, '..', '..', 'deploy', 'routes.example.yaml'), 'utf8'));
+    expect(routes.find((route) => route.name === 'reports')?.allow).toEqual({ groups: ['staff'], emails: ['ops@example.com'], domains: ['example.com'] });
+    expect(routes.find((route) => route.name === 'ledger')).toMatchObject({ bearer: { audience: 'ledger-api' }, authz: 'pdp', allow: { groups: ['ledger-writers'] } });
   });
 });
 

@@ -17,6 +17,8 @@ import type {
   KoaContextWithOIDC,
 } from 'oidc-provider';
 import type { Next } from 'koa';
+import { errors as oidcErrors } from 'oidc-provider';
+import { SignJWT, exportJWK, importJWK, type JWK, type JWTHeaderParameters } from 'jose';
 
 interface TestIdpClientConfig {
   client_id: string;
@@ -25,16 +27,24 @@ interface TestIdpClientConfig {
   post_logout_redirect_uris: string[];
   backchannel_logout_uri?: string;
   /** oidc-provider holds each client to exactly one method; defaults to client_secret_basic. */
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post';
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  /** The client's public keys, for private_key_jwt. */
+  jwks?: { keys: Array<Record<string, unknown>> };
+  /** The one algorithm its client assertions may use; unset: any the provider enables. */
+  token_endpoint_auth_signing_alg?: string;
 }
 
 interface TestIdpConfig {
+  /** API clients (client_credentials) whose access tokens are JWTs for their `audience`; see "API clients" below. */
+  apiClients?: TestIdpApiClientConfig[];
   port: number;
   issuer: string;
   clients: TestIdpClientConfig[];
   accessTokenTtlSeconds: number;
   idTokenTtlSeconds?: number;
   refreshTokenTtlSeconds?: number;
+  /** RFC 9126: not advertised (default), advertised, or advertised and required. */
+  pushedAuthorizationRequests?: 'off' | 'on' | 'required';
 }
 
 const ROUTES = {
@@ -45,7 +55,16 @@ const ROUTES = {
   userinfo: '/me',
   jwks: '/jwks',
   end_session: '/session/end',
+  pushed_authorization_request: '/request',
 } as const;
+
+/** The endpoints that authenticate the client, by path, as /__test/stats names them. */
+const CLIENT_AUTHENTICATING_ENDPOINTS: Readonly<Record<string, string>> = {
+  [ROUTES.token]: 'token',
+  [ROUTES.pushed_authorization_request]: 'pushed_authorization_request',
+  [ROUTES.revocation]: 'revocation',
+  [ROUTES.introspection]: 'introspection',
+};
 
 const DEFAULT_ID_TOKEN_TTL_SECONDS = 3600;
 const DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 24 * 3600;
@@ -81,6 +100,9 @@ function readConfig(): TestIdpConfig {
     if ((key === 'accessTokenTtlSeconds' || value !== undefined) && !(Number.isSafeInteger(value) && (value ?? 0) > 0)) {
       problems.push(`${key} must be a positive integer`);
     }
+  }
+  if (![undefined, 'off', 'on', 'required'].includes(config.pushedAuthorizationRequests)) {
+    problems.push('pushedAuthorizationRequests must be off, on or required');
   }
   if (problems.length > 0) fail(`invalid TEST_IDP_CONFIG: ${problems.join('; ')}`);
   return config as TestIdpConfig;
@@ -239,15 +261,45 @@ interface Stats {
   injectedFailures: number;
   /** RFC 8693 exchanges per "sub audience". */
   tokenExchanges: Record<string, number>;
+  /** How clients authenticated, per "endpoint method" (e.g. "token private_key_jwt"), whether or not the IdP accepted it. */
+  clientAuthentications: Record<string, number>;
+  /** The last client assertion (private_key_jwt) presented at any endpoint, decoded, not verified. */
+  lastClientAssertion: ClientAssertionSeen | null;
+  /** Pushed authorization requests the IdP accepted (201). */
+  pushedAuthorizationRequests: number;
+  /** Authorization requests arriving at the authorization endpoint: by request_uri (pushed) or with their parameters in the URL (plain). */
+  authorizationRequests: { pushed: number; plain: number };
+}
+
+interface ClientAssertionSeen {
+  endpoint: string;
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
 }
 
 function emptyStats(): Stats {
-  return { refreshGrants: {}, refreshErrors: {}, codeGrants: 0, tokenRequests: 0, injectedFailures: 0, tokenExchanges: {} };
+  return {
+    refreshGrants: {},
+    refreshErrors: {},
+    codeGrants: 0,
+    tokenRequests: 0,
+    injectedFailures: 0,
+    tokenExchanges: {},
+    clientAuthentications: {},
+    lastClientAssertion: null,
+    pushedAuthorizationRequests: 0,
+    authorizationRequests: { pushed: 0, plain: 0 },
+  };
 }
 
-const switches: { tokenDelayMs: number; tokenFailure: { status: number; error: string } | null } = {
+const switches: {
+  tokenDelayMs: number;
+  tokenFailure: { status: number; error: string } | null;
+  parFailure: { status: number; error: string } | null;
+} = {
   tokenDelayMs: 0,
   tokenFailure: null,
+  parFailure: null,
 };
 let stats = emptyStats();
 
@@ -274,6 +326,34 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('body must be a JSON object');
   return parsed as Record<string, unknown>;
+}
+
+const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+function decodeJwtPart(part: string | undefined): Record<string, unknown> {
+  try {
+    const decoded: unknown = JSON.parse(Buffer.from(part ?? '', 'base64url').toString('utf8'));
+    return decoded !== null && typeof decoded === 'object' ? (decoded as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Which method the request used, read from what it carried (the body as oidc-provider parsed it). */
+function recordClientAuthentication(ctx: KoaContextWithOIDC, endpoint: string): void {
+  const body = (ctx.oidc?.body ?? {}) as Record<string, unknown>;
+  let method = 'none';
+  if (body.client_assertion_type === JWT_BEARER_ASSERTION && typeof body.client_assertion === 'string') {
+    const [header, claims] = body.client_assertion.split('.');
+    const seen = { endpoint, header: decodeJwtPart(header), claims: decodeJwtPart(claims) };
+    method = String(seen.header.alg ?? '').startsWith('HS') ? 'client_secret_jwt' : 'private_key_jwt';
+    stats.lastClientAssertion = seen;
+  } else if (/^basic /i.test(ctx.get('authorization'))) {
+    method = 'client_secret_basic';
+  } else if (typeof body.client_secret === 'string') {
+    method = 'client_secret_post';
+  }
+  increment(stats.clientAuthentications, `${endpoint} ${method}`);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -338,6 +418,10 @@ const clients: ClientMetadata[] = config.clients.map((client) => ({
   response_types: ['code'],
   grant_types: ['authorization_code', 'refresh_token', TOKEN_EXCHANGE_GRANT],
   token_endpoint_auth_method: client.token_endpoint_auth_method ?? 'client_secret_basic',
+  ...(client.jwks ? { jwks: client.jwks } : {}),
+  ...(client.token_endpoint_auth_signing_alg
+    ? { token_endpoint_auth_signing_alg: client.token_endpoint_auth_signing_alg as ClientMetadata['token_endpoint_auth_signing_alg'] }
+    : {}),
   ...(client.backchannel_logout_uri
     ? { backchannel_logout_uri: client.backchannel_logout_uri, backchannel_logout_session_required: true }
     : {}),
@@ -370,7 +454,7 @@ const configuration: Configuration = {
   scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
   // Put the scope's claims into the ID token too, so a relying party need not call userinfo.
   conformIdTokenClaims: false,
-  clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+  clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
   responseTypes: ['code'],
   pkce: { required: () => true },
   interactions: { policy: interactionPolicyWithOfflineAccess() },
@@ -394,6 +478,11 @@ const configuration: Configuration = {
     introspection: { enabled: true },
     rpInitiatedLogout: { enabled: true },
     backchannelLogout: { enabled: true },
+    // oidc-provider advertises PAR by default; the test IdP does only when asked, so logins keep their parameters in the URL.
+    pushedAuthorizationRequests: {
+      enabled: (config.pushedAuthorizationRequests ?? 'off') !== 'off',
+      requirePushedAuthorizationRequests: config.pushedAuthorizationRequests === 'required',
+    },
   },
   // oidc-provider 9 refuses outgoing requests to special-use addresses (loopback included) as
   // SSRF protection, which would stop every back-channel logout to a gateway on 127.0.0.1.
@@ -404,7 +493,163 @@ const configuration: Configuration = {
   },
 };
 
+// ---------------------------------------------------------------------------
+// API clients, for the gateway's `bearer: true` routes. Each is a
+// client_credentials client whose access tokens are RS256 JWTs (typ at+jwt,
+// the provider's own key) with `aud` = its audience and its extra claims. The
+// audience is asked for through a resource indicator (RFC 8707) that
+// oidc-provider requires as an absolute URI; a client that names none gets
+// its own. Only these clients get JWTs: every other token stays opaque.
+//
+// Control endpoints under /__test/api/: extra signing keys (published in the
+// JWKS beside the provider's, or not), a signer for crafted tokens, how many
+// times the JWKS was fetched, and claims that replace an account's defaults
+// (an unverified email, an address with two "@", other groups) for the
+// gateway's `allow:` rules.
+
+interface TestIdpApiClientConfig {
+  client_id: string;
+  client_secret: string;
+  audience: string;
+  /** Claims added to its tokens (groups, email, ...); iss, sub, aud, exp and the like are the provider's. */
+  claims?: Record<string, unknown>;
+}
+
+const apiClients = config.apiClients ?? [];
+const apiClientById = new Map(apiClients.map((client) => [client.client_id, client]));
+const apiResourceFor = (audience: string) => `urn:test-idp:audience:${encodeURIComponent(audience)}`;
+const PROVIDER_KID = 'test-idp-rs256';
+
+if (apiClients.length > 0) {
+  clients.push(
+    ...apiClients.map((client) => ({
+      client_id: client.client_id,
+      client_secret: client.client_secret,
+      redirect_uris: [],
+      response_types: [],
+      grant_types: ['client_credentials'],
+      token_endpoint_auth_method: 'client_secret_basic' as const,
+    })),
+  );
+  configuration.features = {
+    ...configuration.features,
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (_ctx, client, oneOf) => {
+        if (oneOf) return oneOf;
+        const apiClient = apiClientById.get(client.clientId);
+        return apiClient ? apiResourceFor(apiClient.audience) : undefined;
+      },
+      useGrantedResource: async () => false,
+      getResourceServerInfo: async (_ctx, resourceIndicator, client) => {
+        const apiClient = apiClientById.get(client.clientId);
+        if (!apiClient || resourceIndicator !== apiResourceFor(apiClient.audience)) throw new oidcErrors.InvalidTarget();
+        return {
+          scope: 'api',
+          audience: apiClient.audience,
+          accessTokenFormat: 'jwt',
+          accessTokenTTL: config.accessTokenTtlSeconds,
+          jwt: { sign: { alg: 'RS256', kid: PROVIDER_KID } },
+        };
+      },
+    },
+  };
+  configuration.extraTokenClaims = async (_ctx, token) =>
+    token.kind === 'ClientCredentials' ? apiClientById.get(token.clientId ?? '')?.claims : undefined;
+}
+
+/** Claims that replace an account's defaults, by account id (POST /__test/api/account-claims). */
+const accountClaims = new Map<string, Record<string, unknown>>();
+const defaultFindAccount = configuration.findAccount;
+if (defaultFindAccount) {
+  configuration.findAccount = async (ctx, id, token) => {
+    const account = await defaultFindAccount(ctx, id, token);
+    const replaced = accountClaims.get(id);
+    if (!account || !replaced) return account;
+    return { ...account, claims: async (use, scope, claims, rejected) => ({ ...(await account.claims(use, scope, claims, rejected)), ...replaced, sub: id }) };
+  };
+}
+
+/** Private keys the tests sign with, by kid: the provider's own, and those made by POST /__test/api/keys. */
+const testSigningKeys = new Map<string, JWK>([[PROVIDER_KID, { ...signingKey, kid: PROVIDER_KID, alg: 'RS256' } as JWK]]);
+/** Public keys served in the JWKS beside the provider's. */
+const publishedTestKeys: JWK[] = [];
+let jwksRequests = 0;
+
+async function handleApiControl(ctx: KoaContextWithOIDC): Promise<void> {
+  const route = `${ctx.method} ${ctx.path}`;
+  let body: Record<string, unknown>;
+  try {
+    body = ctx.method === 'POST' ? await readJson(ctx.req) : {};
+  } catch (err) {
+    ctx.status = 400;
+    ctx.body = { error: (err as Error).message };
+    return;
+  }
+  ctx.type = 'json';
+  switch (route) {
+    case 'GET /__test/api/jwks-requests':
+      ctx.body = { jwksRequests };
+      return;
+    case 'POST /__test/api/account-claims': {
+      const { sub, claims } = body;
+      if (typeof sub !== 'string' || sub === '' || claims === null || typeof claims !== 'object' || Array.isArray(claims)) {
+        ctx.status = 400;
+        ctx.body = { error: 'sub (a non-empty string) and claims (an object) are required' };
+        return;
+      }
+      accountClaims.set(sub, claims as Record<string, unknown>);
+      ctx.body = { sub, claims };
+      return;
+    }
+    case 'POST /__test/api/keys': {
+      // A new RS256 key; `publish: false` keeps it out of the JWKS (a key the gateway can never find).
+      const kid = `test-key-${randomBytes(6).toString('hex')}`;
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      testSigningKeys.set(kid, { ...(await exportJWK(privateKey)), kid, alg: 'RS256' });
+      if (body.publish !== false) publishedTestKeys.push({ ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' });
+      ctx.body = { kid };
+      return;
+    }
+    case 'POST /__test/api/sign': {
+      // Signs `claims` as they are (no defaults): the tests decide iss, aud, exp, nbf and the rest.
+      const { claims, kid = PROVIDER_KID, header = {} } = body as { claims?: unknown; kid?: unknown; header?: unknown };
+      const key = typeof kid === 'string' ? testSigningKeys.get(kid) : undefined;
+      if (!key || claims === null || typeof claims !== 'object' || header === null || typeof header !== 'object') {
+        ctx.status = 400;
+        ctx.body = { error: 'claims (an object), header (an object) and a known kid are required' };
+        return;
+      }
+      const token = await new SignJWT(claims as Record<string, unknown>)
+        .setProtectedHeader({ typ: 'at+jwt', ...(header as JWTHeaderParameters), alg: 'RS256', kid: kid as string })
+        .sign(await importJWK(key, 'RS256'));
+      ctx.body = { token };
+      return;
+    }
+    default:
+      ctx.status = 404;
+      ctx.body = { error: `no test control endpoint ${route}` };
+  }
+}
+
 const provider = new Provider(config.issuer, configuration);
+
+// Ahead of the other middleware: it owns /__test/api/ and sees every JWKS request.
+provider.use(async (ctx: KoaContextWithOIDC, next: Next) => {
+  if (ctx.path.startsWith('/__test/api/')) {
+    await handleApiControl(ctx);
+    return;
+  }
+  if (ctx.method === 'GET' && ctx.path === ROUTES.jwks) {
+    jwksRequests += 1;
+    await next();
+    const served = ctx.body as { keys?: unknown[] } | undefined;
+    if (ctx.status === 200 && Array.isArray(served?.keys) && publishedTestKeys.length > 0) ctx.body = { keys: [...served.keys, ...publishedTestKeys] };
+    return;
+  }
+  await next();
+});
 
 // RFC 8693 token exchange, which oidc-provider leaves to the deployment: an access token of this
 // IdP is exchanged for one meant for `audience`. Exchanged tokens are remembered so that tests can
@@ -505,6 +750,20 @@ async function handleControl(ctx: KoaContextWithOIDC): Promise<void> {
       ctx.body = { tokenFailure: switches.tokenFailure };
       return;
     }
+    case 'POST /__test/par-failure': {
+      const { status, error } = body;
+      if (status === null) {
+        switches.parFailure = null;
+      } else if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599) {
+        switches.parFailure = { status, error: typeof error === 'string' ? error : defaultErrorFor(status) };
+      } else {
+        ctx.status = 400;
+        ctx.body = { error: 'status must be an HTTP error status (400-599) or null' };
+        return;
+      }
+      ctx.body = { parFailure: switches.parFailure };
+      return;
+    }
     case 'POST /__test/revoke-grants': {
       const { sub } = body;
       if (typeof sub !== 'string' || sub.length === 0) {
@@ -518,6 +777,7 @@ async function handleControl(ctx: KoaContextWithOIDC): Promise<void> {
     case 'POST /__test/reset':
       switches.tokenDelayMs = 0;
       switches.tokenFailure = null;
+      switches.parFailure = null;
       stats = emptyStats();
       ctx.body = { reset: true };
       return;
@@ -532,6 +792,16 @@ provider.use(async (ctx: KoaContextWithOIDC, next: Next) => {
     await handleControl(ctx);
     return;
   }
+  if (ctx.method === 'GET' && ctx.path === ROUTES.authorization) {
+    if (typeof ctx.query.request_uri === 'string') stats.authorizationRequests.pushed += 1;
+    else stats.authorizationRequests.plain += 1;
+  }
+  if (ctx.method === 'POST' && ctx.path === ROUTES.pushed_authorization_request && switches.parFailure) {
+    ctx.status = switches.parFailure.status;
+    ctx.set('cache-control', 'no-store');
+    ctx.body = { error: switches.parFailure.error, error_description: 'injected by the test IdP' };
+    return;
+  }
   if (ctx.method === 'POST' && ctx.path === ROUTES.token) {
     stats.tokenRequests += 1;
     if (switches.tokenDelayMs > 0) await sleep(switches.tokenDelayMs);
@@ -544,7 +814,17 @@ provider.use(async (ctx: KoaContextWithOIDC, next: Next) => {
       return;
     }
   }
-  await next();
+  const authenticatingEndpoint = ctx.method === 'POST' ? CLIENT_AUTHENTICATING_ENDPOINTS[ctx.path] : undefined;
+  if (!authenticatingEndpoint) {
+    await next();
+    return;
+  }
+  try {
+    await next();
+  } finally {
+    recordClientAuthentication(ctx, authenticatingEndpoint);
+    if (authenticatingEndpoint === 'pushed_authorization_request' && ctx.status === 201) stats.pushedAuthorizationRequests += 1;
+  }
 });
 
 // The parent owns this process: when its end of stdin closes (it exited or was killed), go too.
