@@ -11,43 +11,36 @@
 // Load: wrk, one thread, keep-alive, a logged-in session's cookie. Rounds
 // interleave the routes; the median round counts. New TCP connections per
 // request are counted by the auth servers themselves (accepted connections).
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { COOKIE_NAME, cpuSecondsOf, freePort, loadAverage, median, SECRET, seedSession, startRedis, startServer, statsOf, USER_AGENT } from './support.mjs';
+import {
+  COOKIE_NAME,
+  cpuSecondsOf,
+  forwardAuth as forwardAuthTo,
+  loadAverage,
+  median,
+  PINS,
+  REPO,
+  requireTool,
+  runWrk,
+  SECRET,
+  seedSession,
+  startRedis,
+  startServer,
+  startTraefik,
+  statsOf,
+  USER_AGENT,
+} from './support.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const { AUTH_RESPONSE_HEADERS_REGEX } = createRequire(import.meta.url)('../dist/forwardauth/identity-headers.js');
-const REPO = join(here, '..');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const PINS = JSON.parse(readFileSync(join(REPO, 'tests', 'support', 'test-servers.json'), 'utf8'));
 
-function traefikBinary() {
-  if (process.env.TRAEFIK_BIN) return process.env.TRAEFIK_BIN;
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'bff-gateway', `traefik-${PINS.traefik.version}`, 'traefik');
-}
-
-function requireTool(command, hint) {
-  if (spawnSync(command, ['--version'], { stdio: 'ignore' }).error) throw new Error(`${command} is missing: ${hint}`);
-}
-
-/** The middleware as deploy/traefik/dynamic.yml ships it, pointed at one auth server. */
-function forwardAuth(address, caFile) {
-  return {
-    forwardAuth: {
-      address,
-      trustForwardHeader: true,
-      authResponseHeadersRegex: AUTH_RESPONSE_HEADERS_REGEX,
-      ...(caFile ? { tls: { ca: caFile } } : {}),
-    },
-  };
-}
+const forwardAuth = (address, caFile) => forwardAuthTo(address, AUTH_RESPONSE_HEADERS_REGEX, caFile);
 
 function dynamicConfiguration({ upstream, gatewayHttp1, gatewayHttp2, instantHttp2, caFile }) {
   const router = (prefix, middlewares) => ({ rule: `PathPrefix(\`${prefix}\`)`, entryPoints: ['web'], service: 'api', ...(middlewares ? { middlewares } : {}) });
@@ -69,52 +62,14 @@ function dynamicConfiguration({ upstream, gatewayHttp1, gatewayHttp2, instantHtt
   };
 }
 
-async function startTraefik(directory, dynamic) {
-  const port = await freePort();
-  const pingPort = await freePort();
-  writeFileSync(join(directory, 'dynamic.json'), JSON.stringify(dynamic));
-  const configuration = [
-    `--entryPoints.web.address=127.0.0.1:${port}`,
-    `--entryPoints.ping.address=127.0.0.1:${pingPort}`,
-    '--ping=true',
-    '--ping.entryPoint=ping',
-    `--providers.file.filename=${join(directory, 'dynamic.json')}`,
-    '--log.level=ERROR',
-  ];
-  const child = spawn(traefikBinary(), configuration, { stdio: ['ignore', 'ignore', 'inherit'] });
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const routed = await fetch(`http://127.0.0.1:${port}/none`).then((response) => response.status, () => 0);
-    if (routed === 200) return { port, child, stop: () => child.kill('SIGKILL') };
-    await sleep(50);
-  }
-  child.kill('SIGKILL');
-  throw new Error('traefik did not route /none within 10 s');
-}
-
-/** wrk's summary: requests/s, latency percentiles (ms), and anything that was not a 2xx. */
-function runWrk(url, cookie, seconds) {
-  const result = spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Cookie: ${COOKIE_NAME}=${cookie}`, '-H', `User-Agent: ${USER_AGENT}`, url], {
-    encoding: 'utf8',
-    timeout: (seconds + 30) * 1000,
-  });
-  if (result.status !== 0) throw new Error(`wrk failed: ${result.stderr || result.error?.message}`);
-  const text = result.stdout;
-  const milliseconds = (label) => {
-    const match = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(text);
-    if (!match) return Number.NaN;
-    return Number(match[1]) * { us: 0.001, ms: 1, s: 1000 }[match[2]];
-  };
-  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
-  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
-  const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0);
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0), p50: milliseconds('50%'), p99: milliseconds('99%'), requests, errors };
-}
-
 async function measure(route, traefik, cookie, seconds) {
   const before = route.authServer ? (await statsOf(route.authServer)).connectionsAccepted : 0;
   const cpuBefore = route.authServer ? cpuSecondsOf(route.authServer.child.pid) : 0;
-  const result = runWrk(`http://127.0.0.1:${traefik.port}${route.path}/orders/42`, cookie, seconds);
+  const result = runWrk(`http://127.0.0.1:${traefik.port}${route.path}/orders/42`, {
+    connections: CONNECTIONS,
+    seconds,
+    headers: { Cookie: `${COOKIE_NAME}=${cookie}`, 'User-Agent': USER_AGENT },
+  });
   const opened = route.authServer ? (await statsOf(route.authServer)).connectionsAccepted - before : 0;
   const cpu = route.authServer ? ((cpuSecondsOf(route.authServer.child.pid) - cpuBefore) * 1e6) / Math.max(1, result.requests) : 0;
   if (result.errors > 0) throw new Error(`${route.name}: ${result.errors} of ${result.requests} answers were errors or not 2xx`);
