@@ -7,7 +7,7 @@
 //
 // Servers, each in its own process, on one redis-server:
 //   floor          bench/servers/bare-node-probed.mjs: bare-node.mjs (node:http, cookie HMAC, one
-//                  Redis GET of a seeded session) with event-loop probes
+//                  Redis GET of a seeded session, unsealed with the gateway's own code) with event-loop probes
 //   bff-gateway    bench/servers/gateway-probed.mjs: the built gateway, default configuration
 //                  (telemetry on, no exporter), with event-loop and Redis-queue probes
 //   oauth2-proxy   v7.15.6 from the Go module proxy, --session-store-type=redis, auth-only /oauth2/auth
@@ -287,7 +287,7 @@ async function main() {
     const oauth2ProxyHeaders = { Cookie: oauth2ProxyCookies, 'User-Agent': USER_AGENT, ...FORWARDED };
     const floorHeaders = { Cookie: `${COOKIE_NAME}=${await seedSession(redis.client)}`, 'User-Agent': USER_AGENT, ...FORWARDED };
     const direct = [
-      { key: 'floor', name: 'floor (node:http + HMAC + Redis GET)', server: floor, listenPort: floor.port, url: `${floor.url}`, headers: floorHeaders, status: 200, probed: true },
+      { key: 'floor', name: 'floor (node:http + HMAC + Redis GET + unseal)', server: floor, listenPort: floor.port, url: `${floor.url}`, headers: floorHeaders, status: 200, probed: true },
       { key: 'gateway', name: 'bff-gateway /verify', server: gateway, listenPort: gatewayPort, url: `http://127.0.0.1:${gatewayPort}/verify`, headers: gatewayHeaders, status: 200, probed: true },
       { key: 'oauth2-proxy', name: `oauth2-proxy ${OAUTH2_PROXY_VERSION} /oauth2/auth`, server: oauth2Proxy, listenPort: oauth2ProxyPort, url: `http://127.0.0.1:${oauth2ProxyPort}/oauth2/auth`, headers: oauth2ProxyHeaders, status: 202 },
     ];
