@@ -160,6 +160,9 @@ const PATH_TRICKS = [
  * The end-to-end contract of a ForwardAuth proxy in front of the gateway.
  * `start` builds the stack; the caller's file adds what is particular to its proxy.
  */
+/** The proxy, the gateway, the IdP and Redis, on a loaded CI machine: Traefik alone may take a minute there. */
+const STACK_START_TIMEOUT_MS = 180_000;
+
 export function describeForwardAuthProxy(title: string, start: StartForwardAuthProxyStack, more?: (stack: () => ForwardAuthProxyStack) => void): void {
   describe(title, () => {
     let routesDirectory: string;
@@ -172,7 +175,7 @@ export function describeForwardAuthProxy(title: string, start: StartForwardAuthP
       writeFileSync(routesFile, ROUTES_YAML);
       stack = await start({ ROUTES_FILE: routesFile });
       alice = await loggedInBrowser(stack, 'alice');
-    });
+    }, STACK_START_TIMEOUT_MS);
     afterAll(async () => {
       await stack?.close();
       rmSync(routesDirectory, { recursive: true, force: true });
