@@ -63,7 +63,13 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
   activeSessions.start();
   closers.push(() => activeSessions.stop());
 
-  const idpBreaker = createBreaker('idp', { ...breakerOptions, timeoutMs: config.oidc.timeoutMs + 1000, isCallerError: isProtocolRefusal }, metrics);
+  // The probe closes the breaker as soon as the IdP answers again, instead of after the whole reset timeout.
+  let idpAnswers: () => Promise<void> = async () => undefined;
+  const idpBreaker = createBreaker(
+    'idp',
+    { ...breakerOptions, timeoutMs: config.oidc.timeoutMs + 1000, isCallerError: isProtocolRefusal, probe: () => idpAnswers() },
+    metrics,
+  );
   // oidc-provider is loaded only when the development IdP is used: production processes never carry it.
   const developmentIdp =
     config.oidc.kind === 'development'
@@ -92,6 +98,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
     logger,
     clock,
   });
+  idpAnswers = () => identityProvider.answers();
   identityProvider.start();
   closers.push(() => identityProvider.stop());
   const bearerTokens = new JwksBearerTokenVerifier({

@@ -208,6 +208,17 @@ export class OpenIdIdentityProvider implements IdentityProvider {
     return this.logoutTokenVerifier(this.requireConfiguration()).verify(logoutToken);
   }
 
+  /**
+   * Whether the IdP answers at all, for its breaker's probe while open: its
+   * discovery document, which every IdP serves and which costs it nothing.
+   */
+  async answers(): Promise<void> {
+    const discovery = `${this.options.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+    const response = await fetch(discovery, { signal: AbortSignal.timeout(this.options.timeoutMs) });
+    await response.body?.cancel().catch(() => undefined);
+    if (response.status >= 500) throw new Error(`the identity provider answered HTTP ${response.status}`);
+  }
+
   stop(): void {
     this.isStopped = true;
     clearTimeout(this.retryTimer);
