@@ -5,7 +5,8 @@ import type { GatewayMetrics } from '../telemetry/metrics';
 import { DropOldestBuffer } from './drop-oldest-buffer';
 import { kafkajsLogCreator } from './kafkajs-log-creator';
 import { toSecurityEvent } from './security-events';
-import type { EventBackendHealth, EventBackendOutage, EventPublisher, SecurityEventInput } from './security-events';
+import { KafkaReachability } from './kafka-reachability';
+import type { EventBackendHealth, EventPublisher, SecurityEventInput } from './security-events';
 
 /** Defaults of the Kafka publisher; each can be overridden through `KafkaEventPublisherOptions`. */
 export const KAFKA_PUBLISHER_DEFAULTS = {
@@ -81,11 +82,7 @@ export class KafkaEventPublisher implements EventPublisher {
   private state: SenderState = 'created';
   private sender: Promise<void> | undefined;
   private hasProducerConnected = false;
-  private isConnected = false;
-  /** The error of the outage going on now; cleared by the next connect or send that succeeds. */
-  private lastError: string | undefined;
-  /** The most recent outage, kept after it ends so that an operator looking later still sees it. */
-  private lastOutage: { error: string; startedAt: Date; endedAt: Date | undefined } | undefined;
+  private readonly reachability: KafkaReachability;
   private dropped = 0;
   private lastDropLoggedAt = Number.NEGATIVE_INFINITY;
   /** Ends the sender's wait for work: a new event or close() calls it. */
@@ -98,6 +95,7 @@ export class KafkaEventPublisher implements EventPublisher {
     this.breaker = options.breaker;
     this.metrics = options.metrics;
     this.logger = options.logger;
+    this.reachability = new KafkaReachability(options.topic, options.logger, () => this.buffer.size);
     this.settings = {
       bufferCapacity: options.bufferCapacity ?? KAFKA_PUBLISHER_DEFAULTS.bufferCapacity,
       batchSize: options.batchSize ?? KAFKA_PUBLISHER_DEFAULTS.batchSize,
@@ -173,13 +171,7 @@ export class KafkaEventPublisher implements EventPublisher {
   }
 
   health(): EventBackendHealth {
-    const outage = this.lastOutage;
-    const lastOutage: EventBackendOutage | undefined = outage && {
-      error: outage.error,
-      startedAt: outage.startedAt.toISOString(),
-      endedAt: outage.endedAt?.toISOString(),
-    };
-    return { backend: 'kafka', connected: this.isConnected, buffered: this.buffer.size, dropped: this.dropped, lastError: this.lastError, lastOutage };
+    return { backend: 'kafka', buffered: this.buffer.size, dropped: this.dropped, ...this.reachability.state() };
   }
 
   /** Delivers what it can within `closeTimeoutMs`, then stops the sender and disconnects. */
@@ -198,7 +190,7 @@ export class KafkaEventPublisher implements EventPublisher {
       this.producer.disconnect().catch(() => undefined),
       this.settings.requestTimeoutMs,
     );
-    this.isConnected = false;
+    this.reachability.disconnected();
   }
 
   private async runSender(): Promise<void> {
@@ -225,10 +217,10 @@ export class KafkaEventPublisher implements EventPublisher {
         try {
           await this.breaker.run(() => this.producer.connect());
           this.hasProducerConnected = true;
-          this.markReachable();
+          this.reachability.reachable();
           delayMs = this.settings.retryInitialDelayMs;
         } catch (error) {
-          this.markUnreachable(error);
+          this.reachability.unreachable(describe(error));
           await backOff();
         }
         continue;
@@ -239,12 +231,12 @@ export class KafkaEventPublisher implements EventPublisher {
         await this.breaker.run(() => this.producer.send({ topic: this.topic, acks: -1, messages: [...batch] }));
         const delivered = this.buffer.acknowledge();
         this.metrics.kafkaMessages.inc({ topic: this.topic, status: 'sent' }, delivered);
-        this.markReachable();
+        this.reachability.reachable();
         delayMs = this.settings.retryInitialDelayMs;
       } catch (error) {
         this.metrics.kafkaMessages.inc({ topic: this.topic, status: 'failed' }, batch.length);
         this.buffer.requeue();
-        this.markUnreachable(error);
+        this.reachability.unreachable(describe(error));
         await backOff();
       }
     }
@@ -278,28 +270,6 @@ export class KafkaEventPublisher implements EventPublisher {
   private interruptWaits(): void {
     this.wakeIdle?.();
     this.endPause?.();
-  }
-
-  /** A connect or send succeeded: the outage, if there was one, is over and its error is history. */
-  private markReachable(): void {
-    if (this.lastError !== undefined) {
-      this.logger.info({ topic: this.topic, buffered: this.buffer.size, outage_started_at: this.lastOutage?.startedAt.toISOString() }, 'kafka reachable again');
-      if (this.lastOutage) this.lastOutage.endedAt = new Date();
-      this.lastError = undefined;
-    }
-    this.isConnected = true;
-  }
-
-  private markUnreachable(error: unknown): void {
-    const message = describe(error);
-    if (this.lastError === undefined) {
-      this.logger.warn({ err: message, topic: this.topic, buffered: this.buffer.size }, 'kafka unreachable: security events are buffered until it returns');
-      this.lastOutage = { error: message, startedAt: new Date(), endedAt: undefined };
-    } else if (this.lastOutage) {
-      this.lastOutage.error = message;
-    }
-    this.isConnected = false;
-    this.lastError = message;
   }
 
   private countDropped(count: number): void {
