@@ -1,6 +1,8 @@
 import * as client from 'openid-client';
 import type { ClientAssertionAlgorithm } from '../config/client-private-key';
 import type { ClientAuthentication } from '../config/config';
+import { DependencyUnavailable } from '../errors/app-error';
+import type { Breaker } from '../resilience/breaker';
 
 /** WebCrypto's name for each client assertion algorithm (openid-client signs with a CryptoKey). */
 const SIGNING_ALGORITHMS: Readonly<Record<ClientAssertionAlgorithm, RsaHashedImportParams | EcKeyImportParams | Algorithm>> = {
@@ -56,4 +58,32 @@ export function describeClientSetup(issuer: string, authentication: ClientAuthen
     ...(authentication.method === 'private_key_jwt' ? { publicJwks: { keys: [authentication.privateKey.publicJwk] } } : {}),
     pushedAuthorizationRequests: pushed,
   };
+}
+
+/**
+ * RFC 9126 through the IdP breaker. An IdP that cannot answer is a 503 like
+ * any other outage; one that refuses (4xx: a client not allowed to push, a
+ * credential it rejects) is a configuration problem the operator must see
+ * in the log, and the browser gets the same 503 rather than a 500.
+ */
+export async function pushAuthorizationRequest(
+  breaker: Breaker,
+  authMethod: ClientAuthentication['method'],
+  configuration: client.Configuration,
+  parameters: Record<string, string>,
+): Promise<URL> {
+  try {
+    return await breaker.run(() => client.buildAuthorizationUrlWithPAR(configuration, parameters));
+  } catch (error) {
+    if (error instanceof DependencyUnavailable) throw error;
+    const code = (error as { error?: unknown } | null)?.error;
+    throw new DependencyUnavailable(
+      'idp',
+      new Error(
+        `the identity provider refused the pushed authorization request (${typeof code === 'string' ? code : (error as Error).message}): ` +
+          `check the client's registration and OIDC_CLIENT_AUTH_METHOD (${authMethod})`,
+        { cause: error },
+      ),
+    );
+  }
 }

@@ -16,7 +16,7 @@ import type {
   RefreshedTokens,
 } from './identity-provider';
 import type { IssuerKeys } from './bearer-token-verifier';
-import { clientAuthenticationOf, describeClientSetup } from './client-authentication';
+import { clientAuthenticationOf, describeClientSetup, pushAuthorizationRequest } from './client-authentication';
 import { describeLoginFailure, isInvalidGrant, isProtocolRefusal } from './idp-errors';
 import { instrumentedIdpFetch } from './idp-fetch';
 import { userFromLogin } from './claims-user';
@@ -108,7 +108,7 @@ export class OpenIdIdentityProvider implements IdentityProvider {
     const metadata = configuration.serverMetadata();
     let url: URL;
     if (metadata.pushed_authorization_request_endpoint) {
-      url = await this.pushAuthorizationRequest(configuration, parameters);
+      url = await pushAuthorizationRequest(this.options.breaker, this.options.clientAuthentication.method, configuration, parameters);
     } else if (metadata.require_pushed_authorization_requests === true) {
       throw new DependencyUnavailable('idp', new Error(`${metadata.issuer} requires pushed authorization requests but advertises no pushed_authorization_request_endpoint`));
     } else {
@@ -259,29 +259,6 @@ export class OpenIdIdentityProvider implements IdentityProvider {
       );
       this.retryTimer = setTimeout(() => void this.discover(Math.min(delayMs * 2, DISCOVERY_BACKOFF_MS.max)), delayMs);
       this.retryTimer.unref();
-    }
-  }
-
-  /**
-   * RFC 9126 through the IdP breaker. An IdP that cannot answer is a 503 like
-   * any other outage; one that refuses (4xx: a client not allowed to push, a
-   * credential it rejects) is a configuration problem the operator must see
-   * in the log, and the browser gets the same 503 rather than a 500.
-   */
-  private async pushAuthorizationRequest(configuration: client.Configuration, parameters: Record<string, string>): Promise<URL> {
-    try {
-      return await this.options.breaker.run(() => client.buildAuthorizationUrlWithPAR(configuration, parameters));
-    } catch (error) {
-      if (error instanceof DependencyUnavailable) throw error;
-      const code = (error as { error?: unknown } | null)?.error;
-      throw new DependencyUnavailable(
-        'idp',
-        new Error(
-          `the identity provider refused the pushed authorization request (${typeof code === 'string' ? code : (error as Error).message}): ` +
-            `check the client's registration and OIDC_CLIENT_AUTH_METHOD (${this.options.clientAuthentication.method})`,
-          { cause: error },
-        ),
-      );
     }
   }
 
