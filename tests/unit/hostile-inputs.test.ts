@@ -8,7 +8,7 @@ import { loadConfig, ConfigError } from '../../src/config/load-config';
 
 const ORIGIN = 'https://app.example.com';
 
-describe('hostile inputs found in review', () => {
+describe('hostile inputs are read the safe way', () => {
   it.each(['/.//evil.com', '/a/..//evil.com', '/%2e//evil.com', '/x/%2e%2e//evil.com', '/./\\evil.com'])(
     'returnTo %j whose dot segments resolve to a protocol-relative URL falls back to /',
     (candidate) => expect(safeReturnTo(candidate, ORIGIN)).toBe('/'),
