@@ -72,15 +72,9 @@ export type RefusalCause =
       readonly action: AuthorizationInput['action'];
     };
 
-/** A session read from the store, its tokens opened with the configured secrets (undefined: sealed with none of them). */
-export interface LoadedSession {
-  readonly record: StoredSession;
-  readonly tokens: TokenSet | undefined;
-}
-
 /** The I/O the decision needs next; the route performs it and hands back the result named in each comment. */
 export type VerifyIo =
-  /** -> LoadedSession | undefined */
+  /** -> StoredSession | undefined: the store opened it, or it is no session */
   | { readonly io: 'read_session'; readonly sessionId: string }
   /** -> void: the one way a session ends (store, caches, metric, event). */
   | { readonly io: 'end_session'; readonly sessionId: string; readonly subject: string; readonly reason: SessionEndReason }
@@ -153,9 +147,9 @@ export function* decideVerify(request: VerifyRequest, policy: VerifyPolicy): Ver
   // No cookie, no Redis: anonymous traffic costs the store nothing.
   const { sessionId } = request;
   if (!sessionId) return { kind: 'login', request: forwarded };
-  const loaded = yield* perform<LoadedSession | undefined>({ io: 'read_session', sessionId });
-  const auth = loaded?.record.auth;
-  if (!loaded || !auth) return { kind: 'login', request: forwarded };
+  const record = yield* perform<StoredSession | undefined>({ io: 'read_session', sessionId });
+  if (!record) return { kind: 'login', request: forwarded };
+  const { auth } = record;
 
   if (auth.absoluteExpiresAt <= policy.now()) {
     yield* perform<void>({ io: 'end_session', sessionId, subject: auth.user.sub, reason: 'absolute_timeout' });
@@ -171,13 +165,7 @@ export function* decideVerify(request: VerifyRequest, policy: VerifyPolicy): Ver
     const retryAfterSeconds = yield* perform<number>({ io: 'take_rate_limit', sessionId });
     if (retryAfterSeconds > 0) return { kind: 'rate_limited', retryAfterSeconds };
   }
-  if (!loaded.tokens) {
-    // Sealed with a secret that is no longer configured: the session cannot be used.
-    yield* perform<void>({ io: 'end_session', sessionId, subject: auth.user.sub, reason: 'undecryptable' });
-    return { kind: 'login', request: forwarded };
-  }
-
-  const fresh = yield* perform<FreshnessOutcome>({ io: 'refresh', sessionId, record: loaded.record, tokens: loaded.tokens, route: route.name });
+  const fresh = yield* perform<FreshnessOutcome>({ io: 'refresh', sessionId, record, tokens: auth.tokens, route: route.name });
   if (fresh.kind === 'ended') return { kind: 'login', request: forwarded };
   if (fresh.kind === 'unavailable') return { kind: 'unavailable', retryAfterSeconds: fresh.retryAfterSeconds };
 

@@ -7,10 +7,11 @@ import { identityHeaders } from '../forwardauth/identity-headers';
 import type { RouteMatcher } from '../forwardauth/route-matcher';
 import type { SessionRateLimiter } from '../forwardauth/session-rate-limiter';
 import { upstreamCookie } from '../forwardauth/upstream-cookie';
-import { decideVerify, type LoadedSession, type VerifyDecision, type VerifyIo, type VerifyOutcome, type VerifyRequest } from '../forwardauth/verify-decision';
+import { decideVerify, type VerifyDecision, type VerifyIo, type VerifyOutcome, type VerifyRequest } from '../forwardauth/verify-decision';
 import type { AudienceTokens } from '../oidc/audience-tokens';
 import type { BearerTokenCheck, BearerTokenVerifier } from '../oidc/bearer-token-verifier';
 import type { SessionCookie } from '../session/session-cookie';
+import type { StoredSession } from '../session/session-data';
 import type { SessionEnder } from '../session/session-end';
 import type { SessionRefresher } from '../session/session-refresher';
 import type { Clock, SessionStore } from '../session/session-store';
@@ -130,9 +131,8 @@ async function perform(deps: VerifyDependencies, io: VerifyIo, requestId: string
       const validationStarted = performance.now();
       const record = await deps.store.get(io.sessionId);
       // Opened whole by the store (SessionSealer): a record sealed with no current secret is no session at all.
-      const loaded: LoadedSession | undefined = record && { record, tokens: record.auth.tokens };
       deps.metrics.otel.sessionValidationDuration.record(performance.now() - validationStarted);
-      return loaded;
+      return record;
     }
     case 'end_session':
       return deps.sessionEnder.end({ sessionId: io.sessionId, subject: io.subject, reason: io.reason, requestId });
@@ -190,7 +190,7 @@ function record(deps: VerifyDependencies, req: IncomingMessage, outcome: VerifyO
 }
 
 /** At most once per interval per session, in the background: the answer never waits on it. */
-function slideIdleExpiry(deps: VerifyDependencies, sessionId: string, sessionRecord: LoadedSession['record'], requestId: string): void {
+function slideIdleExpiry(deps: VerifyDependencies, sessionId: string, sessionRecord: StoredSession, requestId: string): void {
   if (!deps.touchThrottle.shouldTouch(sessionId, deps.clock.now())) return;
   deps.store.touch(sessionId, sessionRecord).catch((error: unknown) => {
     deps.logger.warn({ request_id: requestId, err: (error as Error).message }, 'could not slide the session expiry');

@@ -9,7 +9,6 @@ export const SESSION_END_REASONS = [
   'expired',
   'absolute_timeout',
   'binding_failure',
-  'undecryptable',
   'backchannel_logout',
 ] as const;
 export type SessionEndReason = (typeof SESSION_END_REASONS)[number];

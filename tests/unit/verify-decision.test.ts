@@ -4,7 +4,6 @@ import type { ForwardedRequest } from '../../src/forwardauth/forwarded-request';
 import { RouteMatcher } from '../../src/forwardauth/route-matcher';
 import {
   decideVerify,
-  type LoadedSession,
   type VerifyIo,
   type VerifyOutcome,
   type VerifyPolicy,
@@ -65,7 +64,7 @@ function session(overrides: { absoluteExpiresAt?: number; userAgent?: string } =
 
 /** What the I/O answers in one case; anything not given fails the test when asked for. */
 interface World {
-  readonly session?: LoadedSession | undefined;
+  readonly session?: StoredSession | undefined;
   readonly retryAfterSeconds?: number;
   readonly freshness?: FreshnessOutcome;
   readonly isAllowed?: boolean;
@@ -73,7 +72,6 @@ interface World {
   readonly bearer?: BearerTokenCheck;
 }
 
-const loaded = (record: StoredSession = session()): LoadedSession => ({ record, tokens: TOKENS });
 
 /** Runs the decision to its end, answering each I/O from `world`; returns the outcome and the I/O asked for, in order. */
 function drive(input: VerifyRequest, rules: VerifyPolicy, world: World): { outcome: VerifyOutcome; io: string[]; asked: VerifyIo[] } {
@@ -112,7 +110,7 @@ function answer(io: VerifyIo, world: World): unknown {
 }
 
 const fresh = (record = session(), tokens = TOKENS): FreshnessOutcome => ({ kind: 'fresh', record, tokens });
-const HAPPY: World = { session: loaded(), freshness: fresh() };
+const HAPPY: World = { session: session(), freshness: fresh() };
 
 describe('the /verify decision', () => {
   describe('before any I/O', () => {
@@ -166,7 +164,7 @@ describe('the /verify decision', () => {
     });
 
     it('ends a session past its absolute lifetime and sends the user to login', () => {
-      const { outcome, asked } = drive(request(), policy(), { session: loaded(session({ absoluteExpiresAt: NOW })) });
+      const { outcome, asked } = drive(request(), policy(), { session: session({ absoluteExpiresAt: NOW }) });
       expect(outcome.kind).toBe('login');
       expect(asked).toEqual([
         { io: 'read_session', sessionId: SESSION_ID },
@@ -175,7 +173,7 @@ describe('the /verify decision', () => {
     });
 
     it('ends a session used from another user agent and answers 401 session_binding, before any refresh', () => {
-      const { outcome, io } = drive(request({ userAgent: 'curl/8.0' }), policy(), { session: loaded() });
+      const { outcome, io } = drive(request({ userAgent: 'curl/8.0' }), policy(), { session: session() });
       expect(outcome).toEqual({
         kind: 'refuse',
         status: 401,
@@ -207,20 +205,15 @@ describe('the /verify decision', () => {
       expect(drive(request(), policy(), HAPPY).io).not.toContain('take_rate_limit');
     });
 
-    it('ends a session whose tokens no configured secret opens and sends the user to login', () => {
-      const { outcome, asked } = drive(request(), policy(), { session: { record: session(), tokens: undefined } });
-      expect(outcome.kind).toBe('login');
-      expect(asked.at(-1)).toEqual({ io: 'end_session', sessionId: SESSION_ID, subject: 'alice', reason: 'undecryptable' });
-    });
   });
 
   describe('after the refresh', () => {
     it('sends the user to login when the refresh ended the session', () => {
-      expect(drive(request(), policy(), { session: loaded(), freshness: { kind: 'ended', reason: 'invalid_grant' } }).outcome.kind).toBe('login');
+      expect(drive(request(), policy(), { session: session(), freshness: { kind: 'ended', reason: 'invalid_grant' } }).outcome.kind).toBe('login');
     });
 
     it('answers unavailable with the back-off left when the IdP cannot refresh an expired token', () => {
-      expect(drive(request(), policy(), { session: loaded(), freshness: { kind: 'unavailable', retryAfterSeconds: 7 } }).outcome).toEqual({
+      expect(drive(request(), policy(), { session: session(), freshness: { kind: 'unavailable', retryAfterSeconds: 7 } }).outcome).toEqual({
         kind: 'unavailable',
         retryAfterSeconds: 7,
       });
@@ -228,7 +221,7 @@ describe('the /verify decision', () => {
 
     it('allows with the refreshed token and hands back the session to slide', () => {
       const record = session();
-      const { outcome, io } = drive(request(), policy(), { session: loaded(record), freshness: fresh(record, REFRESHED) });
+      const { outcome, io } = drive(request(), policy(), { session: record, freshness: fresh(record, REFRESHED) });
       expect(outcome).toEqual({ kind: 'allow', user: record.auth?.user, accessToken: 'access-2', session: { id: SESSION_ID, record } });
       expect(io).toEqual(['read_session', 'refresh']);
     });
@@ -297,7 +290,7 @@ describe('the /verify decision', () => {
       const record = session();
       const unverified: StoredSession = { ...record, auth: { ...record.auth!, user: { sub: 'alice', email: 'alice@example.test', emailVerified: false, groups: [] } } };
       const { outcome } = drive(request({ forwarded: forwarded('/api/reports/1') }), withRoute({ allow: { groups: [], emails: ['alice@example.test'], domains: [] } }), {
-        session: loaded(unverified),
+        session: unverified,
         freshness: fresh(unverified),
       });
       expect(outcome).toMatchObject({ kind: 'refuse', status: 403, because: { decidedBy: 'allow_rules', reason: 'email_not_verified' } });
@@ -324,7 +317,7 @@ describe('the /verify decision', () => {
 
     it('sends the user to login rather than refusing when the refresh ended the session', () => {
       const rules = withRoute({ allow: { groups: ['finance'], emails: [], domains: [] } });
-      expect(drive(request({ forwarded: forwarded('/api/reports/1') }), rules, { session: loaded(), freshness: { kind: 'ended', reason: 'invalid_grant' } }).outcome.kind).toBe('login');
+      expect(drive(request({ forwarded: forwarded('/api/reports/1') }), rules, { session: session(), freshness: { kind: 'ended', reason: 'invalid_grant' } }).outcome.kind).toBe('login');
     });
 
     it('hands back no rule decision on a route without allow rules', () => {
