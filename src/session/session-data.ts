@@ -36,7 +36,16 @@ export interface AuthenticatedSession {
   readonly binding: SessionBindingHashes;
   /** The IdP's session id (`sid` claim), for back-channel logout. */
   readonly idpSessionId: string | undefined;
+  /**
+   * The frontend (FRONTENDS_FILE) the session was created on: its cookie opens
+   * that frontend's routes only. Absent on records written before frontends
+   * existed: those belong to DEFAULT_FRONTEND.
+   */
+  readonly frontend?: string;
 }
+
+/** The name of the one frontend made from the environment when FRONTENDS_FILE is unset. */
+export const DEFAULT_FRONTEND = 'default';
 
 /**
  * What a SessionStore keeps under a session id: the gateway's own format,
