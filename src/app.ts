@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import session from 'express-session';
@@ -7,7 +7,11 @@ import type { Authorizer } from './authz/authorizer';
 import type { Config } from './config/config';
 import { NotFound } from './errors/app-error';
 import type { EventPublisher } from './events/security-events';
+import { parseForwardedRequest } from './forwardauth/forwarded-request';
 import { RouteMatcher } from './forwardauth/route-matcher';
+import { hostnameOf } from './frontends/frontend-selector';
+import type { GatewayFrontend, ServedFrontends } from './frontends/served-frontends';
+import { FrontendSessionStore } from './session/frontend-session-store';
 import { SessionRateLimiter } from './forwardauth/session-rate-limiter';
 import { TrustedProxies } from './http/client-address';
 import { createBackchannelLogoutRoute } from './http/backchannel-logout-route';
@@ -36,8 +40,6 @@ import { createSpaMetricsHandler, MAX_BODY_BYTES } from './http/spa-metrics-rout
 import type { RateLimitStore } from './session/rate-limit-store';
 import { createVerifyHandler } from './http/verify-route';
 import { AudienceTokens } from './oidc/audience-tokens';
-import type { BearerTokenVerifier } from './oidc/bearer-token-verifier';
-import type { IdentityProvider } from './oidc/identity-provider';
 import { ExpressSessionAdapter, type SessionCookieAttributes } from './session/express-session-adapter';
 import { SessionCookie } from './session/session-cookie';
 import { SessionRefresher } from './session/session-refresher';
@@ -54,10 +56,9 @@ export interface GatewayDependencies {
   readonly sessions: SessionStore;
   readonly transactions: LoginTransactionStore;
   readonly rateLimits: RateLimitStore;
-  readonly identityProvider: IdentityProvider;
+  /** What is served, each frontend with its IdP client; reloadable (ServedFrontends). */
+  readonly frontends: Pick<ServedFrontends<GatewayFrontend>, 'all' | 'select'>;
   readonly authorizer: Authorizer;
-  /** API clients' own JWTs on `bearer: true` routes. */
-  readonly bearerTokens: BearerTokenVerifier;
   readonly events: EventPublisher;
   readonly readinessChecks: readonly DependencyCheck[];
   readonly metrics: GatewayMetrics;
@@ -130,63 +131,72 @@ function isVerifyPath(url: string | undefined): boolean {
   return url !== undefined && url.startsWith('/verify') && (url.length === 7 || url.charCodeAt(7) === 63 /* "?" */);
 }
 
+/** Per request, the one frontend it belongs to; built once per frontend (and again only when a reload changes it). */
+interface FrontendHandlers {
+  readonly verify: ReturnType<typeof createVerifyHandler>;
+  readonly routes: express.Router;
+}
+
+/** What every frontend's handlers share: state keyed by session id, the observation, the limits. */
+interface SharedParts {
+  readonly trustedProxies: TrustedProxies;
+  readonly touchThrottle: TouchThrottle;
+  readonly sessionEnder: SessionEnder;
+  readonly observation: RequestObservation;
+  readonly verifyRateLimiter: SessionRateLimiter | undefined;
+  readonly authRateLimit: RequestHandler;
+}
+
 /**
  * Mounts the routes; never listens and never reads the environment. `routes`
  * (everything but /verify) lets a test list what Express serves.
  */
-export function assemble(deps: GatewayDependencies): { app: RequestListener; verify: ReturnType<typeof createVerifyHandler>; routes: express.Router } {
-  const { config, metrics, logger, clock } = deps;
+export function assemble(deps: GatewayDependencies): {
+  app: RequestListener;
+  verify: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  routes: express.Router;
+  /** Each served frontend's own routes (its /auth), which `routes` reaches through the frontend it selects. */
+  frontendRoutes: () => express.Router[];
+} {
+  const { config, metrics, logger } = deps;
   const trustedProxies = new TrustedProxies(config.server.trustedProxies);
-  const leaseMs = deps.refreshLeaseMs ?? DEFAULT_REFRESH_LEASE_MS;
   const touchThrottle = new TouchThrottle(Math.min(TOUCH_INTERVAL_MS, (config.session.idleTtlSeconds * 1000) / 4));
   const sessionEnder = new SessionEnder({ store: deps.sessions, metrics, events: deps.events });
   sessionEnder.onEnd((sessionId) => touchThrottle.forget(sessionId));
-  const refresher = new SessionRefresher({
-    store: deps.sessions,
-    sessionEnder,
-    identityProvider: deps.identityProvider,
-    metrics,
-    events: deps.events,
-    logger,
-    clock,
-    leaseMs,
-    waitBudgetMs: config.oidc.timeoutMs + leaseMs + 1000,
-  });
-  const observation = new RequestObservation(metrics);
-  const verify = createVerifyHandler({
-    publicOrigin: config.server.publicOrigin,
-    binding: config.session.binding,
-    routes: new RouteMatcher(config.routes),
+  const rateLimit = (scope: string, requestsPerMinute: number) =>
+    createRateLimit({ scope, requestsPerMinute, store: deps.rateLimits, trustedProxies, metrics, events: deps.events, logger });
+  const shared: SharedParts = {
     trustedProxies,
-    cookie: new SessionCookie(config.session.cookieName, deps.sessionSecrets),
-    store: deps.sessions,
-    refresher,
-    authorizer: deps.authorizer,
-    audienceTokens: new AudienceTokens(deps.identityProvider, clock),
-    bearerTokens: deps.bearerTokens,
     touchThrottle,
     sessionEnder,
-    observation,
-    rateLimiter: config.rateLimit.verifyRequestsPerSecond > 0 ? new SessionRateLimiter(config.rateLimit.verifyRequestsPerSecond) : undefined,
-    metrics,
-    events: deps.events,
-    logger,
-    clock,
-  });
-  const authDeps = {
-    config,
-    sessionEnder,
-    identityProvider: deps.identityProvider,
-    transactions: deps.transactions,
-    trustedProxies,
-    metrics,
-    events: deps.events,
-    logger,
-    clock,
+    observation: new RequestObservation(metrics),
+    verifyRateLimiter: config.rateLimit.verifyRequestsPerSecond > 0 ? new SessionRateLimiter(config.rateLimit.verifyRequestsPerSecond) : undefined,
+    authRateLimit: rateLimit('auth', config.rateLimit.authRequestsPerMinute),
+  };
+  const built = new WeakMap<GatewayFrontend, FrontendHandlers>();
+  const handlersOf = (frontend: GatewayFrontend): FrontendHandlers => {
+    let handlers = built.get(frontend);
+    if (!handlers) built.set(frontend, (handlers = frontendHandlers(deps, shared, frontend)));
+    return handlers;
+  };
+  // A /verify for a host no frontend serves gets the answer of a frontend without routes: 403 no_route.
+  const unserved = new WeakMap<readonly GatewayFrontend[], FrontendHandlers>();
+  const unservedHandlers = (): FrontendHandlers => {
+    const all = deps.frontends.all;
+    let handlers = unserved.get(all);
+    if (!handlers) {
+      const first = all[0] as GatewayFrontend;
+      unserved.set(all, (handlers = frontendHandlers(deps, shared, { ...first, view: { ...first.view, routes: [] } })));
+    }
+    return handlers;
+  };
+  const verify = (req: IncomingMessage, res: ServerResponse) => {
+    const frontend = frontendOfForwarded(deps.frontends, req);
+    return (frontend ? handlersOf(frontend) : unservedHandlers()).verify(req, res);
   };
 
   const app = express.Router();
-  app.use(createRequestContext(logger, observation, metrics));
+  app.use(createRequestContext(logger, shared.observation, metrics));
 
   app.get('/health', createHealthHandler(config.telemetry.serviceVersion));
   app.get('/ready', createReadyHandler(deps.readinessChecks, deps.isShuttingDown ?? (() => false)));
@@ -196,8 +206,6 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
   if (config.server.environment !== 'production') app.get('/', homePage);
   mountOpenApi(app, config);
 
-  const rateLimit = (scope: string, requestsPerMinute: number) =>
-    createRateLimit({ scope, requestsPerMinute, store: deps.rateLimits, trustedProxies, metrics, events: deps.events, logger });
   app.post(
     '/api/v1/metrics',
     rateLimit('spa_metrics', config.rateLimit.metricsRequestsPerMinute),
@@ -205,20 +213,100 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
     createSpaMetricsHandler({ allowedEvents: config.publicMetrics.allowedEvents, metrics, events: deps.events }),
   );
 
+  // The /auth routes of the frontend the Host (and path prefix) names.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const frontend = deps.frontends.select(hostnameOf(req.headers.host), req.path);
+    if (!frontend) return next();
+    handlersOf(frontend).routes(req, res, next);
+  });
+
+  if (deps.developmentIdp) app.use('/idp', deps.developmentIdp);
+
+  app.use((_req: Request, _res: Response, next: NextFunction) => next(new NotFound()));
+  app.use(createErrorHandler(logger));
+  return { app: frameworkApps(app), verify, routes: app, frontendRoutes: () => deps.frontends.all.map((frontend) => handlersOf(frontend).routes) };
+}
+
+/**
+ * The frontend a /verify call is for, from the proxy's X-Forwarded-Host and
+ * the normalised X-Forwarded-Uri: the same path the route decision reads, so
+ * "/admin/../shop" cannot pick one frontend and reach another's routes. A
+ * request whose headers do not parse goes to any frontend, whose decision
+ * refuses it with the usual 400.
+ */
+function frontendOfForwarded(frontends: GatewayDependencies['frontends'], req: IncomingMessage): GatewayFrontend | undefined {
+  const all = frontends.all;
+  const only = all[0] as GatewayFrontend;
+  if (all.length === 1 && only.config.hosts === undefined && only.config.pathPrefix === '') return only;
+  const forwarded = parseForwardedRequest(req.headers);
+  if (typeof forwarded === 'string') return only;
+  return frontends.select(forwarded.host, forwarded.normalisedPath);
+}
+
+/** One frontend's /verify and /auth routes, over its own IdP client, cookie, lifetimes and routes. */
+function frontendHandlers(deps: GatewayDependencies, shared: SharedParts, frontend: GatewayFrontend): FrontendHandlers {
+  const { metrics, logger, clock } = deps;
+  const config = frontend.view;
+  const { identityProvider } = frontend;
+  const sessions = new FrontendSessionStore(deps.sessions, frontend.config.name);
+  const leaseMs = deps.refreshLeaseMs ?? DEFAULT_REFRESH_LEASE_MS;
+  const refresher = new SessionRefresher({
+    store: sessions,
+    sessionEnder: shared.sessionEnder,
+    identityProvider,
+    metrics,
+    events: deps.events,
+    logger,
+    clock,
+    leaseMs,
+    waitBudgetMs: config.oidc.timeoutMs + leaseMs + 1000,
+  });
+  const verify = createVerifyHandler({
+    publicOrigin: config.server.publicOrigin,
+    binding: config.session.binding,
+    routes: new RouteMatcher(config.routes),
+    trustedProxies: shared.trustedProxies,
+    cookie: new SessionCookie(config.session.cookieName, deps.sessionSecrets),
+    store: sessions,
+    refresher,
+    authorizer: deps.authorizer,
+    audienceTokens: new AudienceTokens(identityProvider, clock),
+    bearerTokens: frontend.bearerTokens,
+    touchThrottle: shared.touchThrottle,
+    sessionEnder: shared.sessionEnder,
+    observation: shared.observation,
+    rateLimiter: shared.verifyRateLimiter,
+    metrics,
+    events: deps.events,
+    logger,
+    clock,
+  });
+  const authDeps = {
+    config,
+    sessionEnder: shared.sessionEnder,
+    identityProvider,
+    transactions: deps.transactions,
+    trustedProxies: shared.trustedProxies,
+    metrics,
+    events: deps.events,
+    logger,
+    clock,
+  };
+  const auth = `${frontend.config.pathPrefix}/auth`;
+  const routes = express.Router();
   // Every /auth route is registered with its full path, so its template ("/auth/login") is known
   // even after an error has unwound the handlers (metrics and span names use it).
-  const authRateLimit = rateLimit('auth', config.rateLimit.authRequestsPerMinute);
   // Back-channel logout comes from the IdP's servers, not browsers: it is not limited per client address.
-  app.use('/auth', (req, res, next) => (req.path === '/backchannel-logout' ? next() : authRateLimit(req, res, next)));
+  routes.use(auth, (req, res, next) => (req.path === '/backchannel-logout' ? next() : shared.authRateLimit(req, res, next)));
   // Server-to-server from the IdP: no CSRF header (no browser involved), and registered before
   // express-session so that it never reads, creates or touches a cookie session.
-  app.post(
-    '/auth/backchannel-logout',
+  routes.post(
+    `${auth}/backchannel-logout`,
     createBackchannelLogoutRoute({
-      identityProvider: deps.identityProvider,
-      sessions: deps.sessions,
+      identityProvider,
+      sessions,
       logoutTokens: deps.transactions,
-      trustedProxies,
+      trustedProxies: shared.trustedProxies,
       metrics,
       events: deps.events,
       logger,
@@ -227,14 +315,14 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
   );
   // The cookie follows PUBLIC_URL, the origin the browser sees: a TLS-terminating proxy that does not
   // say X-Forwarded-Proto: https would otherwise make express-session drop the Secure cookie silently.
-  if (config.session.isSecureCookie) app.use('/auth', assumeHttpsHop);
+  if (config.session.isSecureCookie) routes.use(auth, assumeHttpsHop);
   const sessionCookie: SessionCookieAttributes = { httpOnly: true, secure: config.session.isSecureCookie, sameSite: 'lax', path: '/' };
-  app.use(
-    '/auth',
+  routes.use(
+    auth,
     session({
       name: config.session.cookieName,
       secret: [...deps.sessionSecrets],
-      store: new ExpressSessionAdapter(deps.sessions, sessionCookie),
+      store: new ExpressSessionAdapter(sessions, sessionCookie),
       resave: false,
       saveUninitialized: false,
       rolling: false,
@@ -244,14 +332,9 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
       cookie: sessionCookie,
     }),
   );
-  app.get('/auth/login', createLoginHandler(authDeps));
-  app.get('/auth/callback', createCallbackHandler(authDeps));
-  app.post('/auth/logout', createCsrfGuard(authDeps), createLogoutHandler(authDeps));
-  app.get('/auth/user', createUserHandler(authDeps));
-
-  if (deps.developmentIdp) app.use('/idp', deps.developmentIdp);
-
-  app.use((_req: Request, _res: Response, next: NextFunction) => next(new NotFound()));
-  app.use(createErrorHandler(logger));
-  return { app: frameworkApps(app), verify, routes: app };
+  routes.get(`${auth}/login`, createLoginHandler(authDeps));
+  routes.get(`${auth}/callback`, createCallbackHandler(authDeps));
+  routes.post(`${auth}/logout`, createCsrfGuard(authDeps), createLogoutHandler(authDeps));
+  routes.get(`${auth}/user`, createUserHandler(authDeps));
+  return { verify, routes };
 }

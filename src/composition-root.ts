@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { GatewayDependencies } from './app';
 import { createAuthorizer } from './authz/create-authorizer';
-import type { Config, RedisConfig } from './config/config';
+import type { Config, FrontendConfig, RedisConfig } from './config/config';
+import { frontendView } from './config/frontends-file';
+import { ServedFrontends, type GatewayFrontend } from './frontends/served-frontends';
 import { createEventPublisher } from './events/create-event-publisher';
-import type { DependencyCheck } from './shared/dependency-check';
+import type { DependencyCheck, DependencyCheckResult } from './shared/dependency-check';
 import { JwksBearerTokenVerifier } from './oidc/bearer-token-verifier';
 import { isProtocolRefusal } from './oidc/idp-errors';
 import { OpenIdIdentityProvider } from './oidc/openid-identity-provider';
@@ -63,16 +65,9 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
   activeSessions.start();
   closers.push(() => activeSessions.stop());
 
-  // The probe closes the breaker as soon as the IdP answers again, instead of after the whole reset timeout.
-  let idpAnswers: () => Promise<void> = async () => undefined;
-  const idpBreaker = createBreaker(
-    'idp',
-    { ...breakerOptions, timeoutMs: config.oidc.timeoutMs + 1000, isCallerError: isProtocolRefusal, probe: () => idpAnswers() },
-    metrics,
-  );
   // oidc-provider is loaded only when the development IdP is used: production processes never carry it.
   const developmentIdp =
-    config.oidc.kind === 'development'
+    config.oidc.kind === 'development' && !config.frontendsFile
       ? (require('./oidc/development-idp') as typeof import('./oidc/development-idp')).createDevelopmentIdp(config.server.publicOrigin)
       : undefined;
   if (developmentIdp) {
@@ -81,35 +76,18 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
       `development IdP enabled: open ${config.server.publicOrigin}/ and log in as ${developmentIdp.demoUser} with any password (never use this in production)`,
     );
   }
-  const identityProvider = new OpenIdIdentityProvider({
-    issuer: developmentIdp?.issuer ?? (config.oidc.kind === 'external' ? config.oidc.issuer : ''),
-    clientId: developmentIdp?.clientId ?? (config.oidc.kind === 'external' ? config.oidc.clientId : ''),
-    clientAuthentication:
-      config.oidc.kind === 'external'
-        ? config.oidc.clientAuthentication
-        : { method: 'client_secret_basic', clientSecret: developmentIdp?.clientSecret ?? '' },
-    scopes: config.oidc.scopes,
-    groupsClaim: config.oidc.groupsClaim,
-    redirectUri: `${config.server.publicOrigin}/auth/callback`,
-    timeoutMs: config.oidc.timeoutMs,
-    allowHttp: config.server.environment !== 'production',
-    breaker: idpBreaker,
-    metrics,
-    logger,
-    clock,
-  });
-  idpAnswers = () => identityProvider.answers();
-  identityProvider.start();
-  closers.push(() => identityProvider.stop());
-  const bearerTokens = new JwksBearerTokenVerifier({
-    issuerKeys: () => identityProvider.issuerKeys(),
-    groupsClaim: config.oidc.groupsClaim,
-    timeoutMs: config.oidc.timeoutMs,
-    breaker: idpBreaker,
-    metrics,
-    logger,
-    clock,
-  });
+  const frontends = new ServedFrontends<GatewayFrontend>(
+    {
+      build: (frontend) => buildFrontend(config, frontend, { developmentIdp, breakerOptions, metrics, logger, clock }),
+      file: config.frontendsFile,
+      readyWaitMs: config.oidc.timeoutMs * 2,
+      metrics,
+      logger,
+      clock,
+    },
+    config.frontends,
+  );
+  closers.push(() => frontends.close());
 
   const eventWiring = createEventPublisher(config, { metrics, logger, breakerOptions });
   const events = eventWiring.events;
@@ -122,13 +100,9 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
     {
       name: 'idp',
       decidesReadiness: true,
-      check: async () => {
-        const status = identityProvider.status();
-        return status.isReady
-          ? { status: 'up', detail: `metadata of ${status.issuer} loaded` }
-          : { status: 'down', detail: status.lastError ?? 'discovery pending' };
-      },
+      check: async () => identityProvidersReady(frontends.all),
     },
+    frontends.check,
     authorizerWiring.check,
     eventWiring.check,
   ];
@@ -140,9 +114,8 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
       sessions: storage.sessions,
       transactions: storage.transactions,
       rateLimits: storage.rateLimits,
-      identityProvider,
+      frontends,
       authorizer: authorizerWiring.authorizer,
-      bearerTokens,
       events,
       readinessChecks,
       metrics,
@@ -157,6 +130,77 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
     },
     countActiveSessions: () => activeSessions.runOnce(),
   };
+}
+
+/**
+ * One frontend's IdP client, with its own breaker (`idp`, or `idp:<name>`
+ * with FRONTENDS_FILE: one IdP's outage never opens another's) and the
+ * verifier of API clients' tokens from the same issuer.
+ */
+function buildFrontend(
+  config: Config,
+  frontend: FrontendConfig,
+  shared: {
+    readonly developmentIdp: { readonly issuer: string; readonly clientId: string; readonly clientSecret: string } | undefined;
+    readonly breakerOptions: Omit<BreakerOptions, 'timeoutMs'>;
+    readonly metrics: GatewayMetrics;
+    readonly logger: Logger;
+    readonly clock: Clock;
+  },
+): GatewayFrontend {
+  const { developmentIdp, metrics, logger, clock } = shared;
+  const { oidc } = frontend;
+  // The probe closes the breaker as soon as the IdP answers again, instead of after the whole reset timeout.
+  let idpAnswers: () => Promise<void> = async () => undefined;
+  const idpBreaker = createBreaker(
+    config.frontendsFile ? `idp:${frontend.name}` : 'idp',
+    { ...shared.breakerOptions, timeoutMs: oidc.timeoutMs + 1000, isCallerError: isProtocolRefusal, probe: () => idpAnswers() },
+    metrics,
+  );
+  const identityProvider = new OpenIdIdentityProvider({
+    issuer: oidc.kind === 'external' ? oidc.issuer : (developmentIdp?.issuer ?? ''),
+    clientId: oidc.kind === 'external' ? oidc.clientId : (developmentIdp?.clientId ?? ''),
+    clientAuthentication:
+      oidc.kind === 'external' ? oidc.clientAuthentication : { method: 'client_secret_basic', clientSecret: developmentIdp?.clientSecret ?? '' },
+    scopes: oidc.scopes,
+    groupsClaim: oidc.groupsClaim,
+    redirectUri: `${frontend.publicOrigin}${frontend.pathPrefix}/auth/callback`,
+    timeoutMs: oidc.timeoutMs,
+    allowHttp: config.server.environment !== 'production',
+    breaker: idpBreaker,
+    metrics,
+    logger,
+    clock,
+  });
+  idpAnswers = () => identityProvider.answers();
+  identityProvider.start();
+  const bearerTokens = new JwksBearerTokenVerifier({
+    issuerKeys: () => identityProvider.issuerKeys(),
+    groupsClaim: oidc.groupsClaim,
+    timeoutMs: oidc.timeoutMs,
+    breaker: idpBreaker,
+    metrics,
+    logger,
+    clock,
+  });
+  return {
+    config: frontend,
+    view: frontendView(config, frontend),
+    identityProvider,
+    bearerTokens,
+    whenReady: () => identityProvider.whenReady().catch(() => undefined),
+    close: () => identityProvider.stop(),
+  };
+}
+
+async function identityProvidersReady(frontends: readonly GatewayFrontend[]): Promise<DependencyCheckResult> {
+  const statuses = frontends.map((frontend) => ({ name: frontend.config.name, ...frontend.identityProvider.status() }));
+  const waiting = statuses.filter((status) => !status.isReady);
+  const named = (status: (typeof statuses)[number]) => (frontends.length > 1 ? `${status.name}: ` : '');
+  if (waiting.length > 0) {
+    return { status: 'down', detail: waiting.map((status) => `${named(status)}${status.lastError ?? `discovery of ${status.issuer} pending`}`).join('; ') };
+  }
+  return { status: 'up', detail: statuses.map((status) => `${named(status)}metadata of ${status.issuer} loaded`).join('; ') };
 }
 
 function randomSecretForDevelopment(logger: Logger): string {

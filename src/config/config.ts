@@ -50,6 +50,31 @@ export interface TlsConfig {
   readonly notAfter: Date;
 }
 
+/**
+ * One SPA the gateway serves (SPEC section 10): selected by host and path
+ * prefix, with its own origin, IdP client, cookie, lifetimes and routes. A
+ * session belongs to one frontend. Without FRONTENDS_FILE there is one,
+ * DEFAULT_FRONTEND, made from the environment and serving every host.
+ */
+export interface FrontendConfig {
+  /** A bounded label (`frontend`) and the name sessions are stamped with. */
+  readonly name: string;
+  /** Lower-case host names (any port); undefined: every host (the environment's frontend). */
+  readonly hosts: readonly string[] | undefined;
+  /** "" or a lower-case prefix such as "/admin": the frontend's /auth routes live under it. */
+  readonly pathPrefix: string;
+  readonly publicOrigin: string;
+  readonly isHttps: boolean;
+  readonly oidc: OidcConfig;
+  readonly session: {
+    readonly idleTtlSeconds: number;
+    readonly absoluteTtlSeconds: number;
+    readonly cookieName: string;
+    readonly isSecureCookie: boolean;
+  };
+  readonly routes: readonly RouteConfig[];
+}
+
 /** The validated, frozen configuration; built only by `loadConfig`. */
 export interface Config {
   readonly server: {
@@ -77,6 +102,14 @@ export interface Config {
   };
   readonly redis: RedisConfig;
   readonly routes: readonly RouteConfig[];
+  /**
+   * What is served: the FRONTENDS_FILE's frontends, or the one made from the
+   * variables above (server.publicOrigin, oidc, session, routes are then its
+   * settings; with a file they are the defaults its frontends start from).
+   */
+  readonly frontends: readonly FrontendConfig[];
+  /** FRONTENDS_FILE, reloaded on SIGHUP and when it changes. */
+  readonly frontendsFile: string | undefined;
   readonly pdp: { readonly url: string | undefined; readonly timeoutMs: number; readonly cacheTtlSeconds: number };
   readonly kafka: {
     readonly brokers: readonly string[] | undefined;

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { z } from 'zod';
 import { EXAMPLES, envSchema, type Env } from './env-schema';
 import { DEFAULT_ROUTES, loadRoutesFile, type RouteConfig } from './routes';
+import { environmentFrontend, loadFrontendsFile } from './frontends-file';
 import type { ClientAuthentication, Config, RedisConfig, TlsConfig } from './config';
 import { readClientPrivateKey, type ClientPrivateKey } from './client-private-key';
 import { packageVersion } from './package-version';
@@ -43,7 +44,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
 
   const publicUrl = new URL(env.PUBLIC_URL);
   const isHttps = publicUrl.protocol === 'https:';
-  return deepFreeze({
+  const base = {
     server: {
       port: env.PORT,
       publicOrigin: publicUrl.origin,
@@ -106,7 +107,16 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
       resetTimeoutMs: env.BREAKER_RESET_TIMEOUT_MS,
       volumeThreshold: env.BREAKER_VOLUME_THRESHOLD,
     },
-  });
+  };
+  return deepFreeze({ ...base, ...frontendsConfig(env.FRONTENDS_FILE, base) });
+}
+
+/** FRONTENDS_FILE's frontends (inheriting from the variables), else the one the variables describe. */
+function frontendsConfig(file: string | undefined, base: Omit<Config, 'frontends' | 'frontendsFile'>): Pick<Config, 'frontends' | 'frontendsFile'> {
+  if (!file) return { frontends: [environmentFrontend(base)], frontendsFile: undefined };
+  const loaded = loadFrontendsFile(file, { ...base, frontends: [], frontendsFile: file });
+  if ('problems' in loaded) throw new ConfigError(loaded.problems.map((message) => `FRONTENDS_FILE: ${file} ${message}`));
+  return { frontends: loaded.frontends, frontendsFile: file };
 }
 
 const KNOWN = new Set(Object.keys(envSchema.shape));

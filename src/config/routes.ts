@@ -87,19 +87,20 @@ const routeSchema = z
     }
   });
 
-const routesFileSchema = z
-  .object({ routes: z.array(routeSchema).min(1, { error: 'must list at least one route' }) })
-  .strict()
-  .superRefine((file, ctx) => {
+/** A list of routes, each host+pathPrefix once: ROUTES_FILE's `routes`, and a frontend's in FRONTENDS_FILE. */
+export const routeListSchema = z
+  .array(routeSchema)
+  .min(1, { error: 'must list at least one route' })
+  .superRefine((routes, ctx) => {
     const seen = new Set<string>();
-    file.routes.forEach((route, index) => {
+    routes.forEach((route, index) => {
       const key = `${route.host?.toLowerCase() ?? '*'} ${normalisePrefix(route.pathPrefix)}`;
-      if (seen.has(key)) {
-        ctx.addIssue({ code: 'custom', path: ['routes', index], message: `duplicates host+pathPrefix ${key}` });
-      }
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [index], message: `duplicates host+pathPrefix ${key}` });
       seen.add(key);
     });
   });
+
+const routesFileSchema = z.object({ routes: routeListSchema }).strict();
 
 /** Every path needs a session: the behaviour without a ROUTES_FILE. */
 export const DEFAULT_ROUTES: readonly RouteConfig[] = Object.freeze([
@@ -113,20 +114,14 @@ function normalisePrefix(prefix: string): string {
 
 /** Parses a routes document (YAML is a superset of JSON); returns problems rather than throwing. */
 export function parseRoutes(text: string): { routes: RouteConfig[] } | { problems: string[] } {
-  let document: unknown;
-  try {
-    document = parseYaml(text);
-  } catch (error) {
-    return { problems: [`is not valid YAML or JSON (${(error as Error).message.split('\n')[0]})`] };
-  }
-  const parsed = routesFileSchema.safeParse(document);
-  if (!parsed.success) {
-    return {
-      problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || '(document)'}: ${issue.message}`),
-    };
-  }
-  return {
-    routes: parsed.data.routes.map((route) => ({
+  const parsed = parseDocument(text, routesFileSchema);
+  if ('problems' in parsed) return parsed;
+  return { routes: toRouteConfigs(parsed.data.routes) };
+}
+
+/** Validated routes in the shape the gateway matches on. */
+export function toRouteConfigs(routes: z.output<typeof routeListSchema>): RouteConfig[] {
+  return routes.map((route) => ({
       name: route.name,
       host: route.host?.replace(/\.$/, '').toLowerCase(),
       pathPrefix: normalisePrefix(route.pathPrefix),
@@ -135,8 +130,7 @@ export function parseRoutes(text: string): { routes: RouteConfig[] } | { problem
       authz: route.authz,
       allow: route.allow && allowRules(route.allow),
       bearer: route.bearer && route.bearerAudience !== undefined ? { audience: route.bearerAudience } : undefined,
-    })),
-  };
+  }));
 }
 
 /** Emails and domains lower-cased (ASCII), duplicates dropped; groups kept as the IdP spells them. */
@@ -150,11 +144,28 @@ function allowRules(allow: { groups?: string[] | undefined; emails?: string[] | 
 }
 
 export function loadRoutesFile(path: string): { routes: RouteConfig[] } | { problems: string[] } {
-  let text: string;
+  const text = readConfigFile(path);
+  return typeof text === 'string' ? parseRoutes(text) : text;
+}
+
+/** A configuration file's text, or why it cannot be read. */
+export function readConfigFile(path: string): string | { problems: string[] } {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (error) {
     return { problems: [`cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`] };
   }
-  return parseRoutes(text);
+}
+
+/** A YAML or JSON document (YAML is a superset of JSON) checked by a schema: its data, or one line per problem. */
+export function parseDocument<S extends z.ZodType>(text: string, schema: S): { data: z.output<S> } | { problems: string[] } {
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    return { problems: [`is not valid YAML or JSON (${(error as Error).message.split('\n')[0]})`] };
+  }
+  const parsed = schema.safeParse(document);
+  if (!parsed.success) return { problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || '(document)'}: ${issue.message}`) };
+  return { data: parsed.data };
 }

@@ -4,7 +4,8 @@ import { TRACER_NAME } from '../telemetry/tracer-name';
 import { DependencyUnavailable } from '../errors/app-error';
 import type { GatewayMetrics } from '../telemetry/metrics';
 
-export type DependencyName = 'redis' | 'idp' | 'pdp' | 'kafka';
+/** `idp:<frontend>` names a FRONTENDS_FILE frontend's own IdP breaker. */
+export type DependencyName = 'redis' | 'idp' | `idp:${string}` | 'pdp' | 'kafka';
 
 /** Runs calls to one dependency through its circuit breaker. */
 export interface Breaker {

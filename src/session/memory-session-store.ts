@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { sessionTtlSeconds, type StoredSession } from './session-data';
+import { isOfFrontend, sessionTtlSeconds, type StoredSession } from './session-data';
 import type { SessionSealer } from './session-sealer';
 import type { Clock, IdpSessionMatch, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
 
@@ -69,6 +69,7 @@ export class MemorySessionStore implements SessionStore {
       if (!auth) continue;
       if (match.sid && auth.idpSessionId !== match.sid) continue;
       if (match.sub && auth.user.sub !== match.sub) continue;
+      if (!isOfFrontend({ auth }, match)) continue;
       this.sessions.delete(sessionId);
       destroyed += 1;
     }

@@ -1,6 +1,6 @@
 import { hash, randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import { sessionTtlSeconds, type StoredSession } from './session-data';
+import { isOfFrontend, sessionTtlSeconds, type StoredSession } from './session-data';
 import type { IndexedClaim, SessionSealer } from './session-sealer';
 import type { Clock, IdpSessionMatch, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
 
@@ -153,6 +153,7 @@ export class RedisSessionStore implements SessionStore {
         }
         // A token naming both: the IdP session's sessions of that subject only.
         if (match.sub !== undefined && record.auth.user.sub !== match.sub) return 0;
+        if (!isOfFrontend(record, match)) return 0;
         const deleted = await this.guard('del', () => this.client.del(SESSION_KEY_PREFIX + sessionId));
         await this.forget(sessionId, record);
         return deleted;

@@ -56,6 +56,11 @@ export interface StoredSession {
   readonly auth: AuthenticatedSession;
 }
 
+/** Whether a session belongs to the frontend a match names (any, when it names none). */
+export function isOfFrontend(record: StoredSession, match: { readonly frontend?: string }): boolean {
+  return match.frontend === undefined || (record.auth.frontend ?? DEFAULT_FRONTEND) === match.frontend;
+}
+
 /** 256 random bits, base64url: the only shape a session id can have. */
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 

@@ -76,6 +76,8 @@ export type ReadFreshness = 'cached' | 'fresh';
 export interface IdpSessionMatch {
   readonly sid?: string;
   readonly sub?: string;
+  /** Set: only that frontend's sessions (the logout came from its IdP client). */
+  readonly frontend?: string;
 }
 
 /** One login attempt, between /auth/login and /auth/callback. */

@@ -72,6 +72,8 @@ export class GatewayMetrics {
   readonly securityEvents = this.counter('bff_security_events_total', 'Security events emitted', ['event_type', 'severity']);
   readonly backgroundTasks = this.counter('bff_background_tasks_total', 'Background task runs', ['task_type', 'status']);
   readonly backgroundTaskDuration = this.histogram('bff_background_task_duration_seconds', 'Background task duration', ['task_type']);
+  readonly frontendsServed = new Gauge({ name: 'bff_frontends', help: 'Frontends being served (FRONTENDS_FILE, else 1)', registers: [this.registry] });
+  readonly configReloads = this.counter('bff_config_reloads_total', 'FRONTENDS_FILE reloads by result (applied, unchanged, refused)', ['result']);
   readonly publicMetrics = this.counter('bff_public_metrics_total', 'SPA metric events accepted', ['event']);
   /**
    * Registered only once a certificate is loaded: a label-less gauge that was

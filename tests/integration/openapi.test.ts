@@ -243,13 +243,16 @@ describe('the OpenAPI document against the real answers of a gateway with Redis 
     });
 
     it('describes every route Express serves, /verify in front of it, and nothing else', () => {
-      const { routes, mounts } = servedByExpress(assemble(gateway.gateway.dependencies).routes);
+      const assembled = assemble(gateway.gateway.dependencies);
+      const [shared, ...frontends] = [assembled.routes, ...assembled.frontendRoutes()].map(servedByExpress);
+      const routes = [shared, ...frontends].flatMap((served) => served?.routes ?? []);
+      const mounts = [shared, ...frontends].flatMap((served) => served?.mounts ?? []);
       const served = [...routes.map((route) => asOpenApiPath(route)), 'GET /verify'];
       const described = Object.entries(document.paths as Record<string, Json>).flatMap(([path, item]) =>
         Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
       );
       expect([...served].sort()).toEqual([...described].sort());
-      // Mounted with `use`: /auth only holds middleware (rate limit, sessions) in front of the routes above.
+      // Mounted with `use`: /auth only holds middleware (rate limit, sessions) in front of each frontend's routes above.
       // The embedded development IdP (/idp, when OIDC_ISSUER is unset) is the IdP's own surface, described by its discovery document.
       expect(mounts.filter((mount) => mount !== '/auth' && mount !== '/idp')).toEqual([]);
     });

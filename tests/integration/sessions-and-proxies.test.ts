@@ -74,7 +74,7 @@ describe('session protections', () => {
     expect(body.status).toBe('ready');
     expect(body.checks.redis).toMatchObject({ status: 'up', latencyMs: expect.any(Number) });
     expect(body.checks.idp?.status).toBe('up');
-    expect(Object.keys(body.checks).sort()).toEqual(['idp', 'kafka', 'pdp', 'redis']);
+    expect(Object.keys(body.checks).sort()).toEqual(['frontends', 'idp', 'kafka', 'pdp', 'redis']);
   });
 });
 

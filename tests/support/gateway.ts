@@ -7,7 +7,6 @@ import { createGatewayServer } from '../../src/http/server';
 import { composeGateway, type Gateway } from '../../src/composition-root';
 import type { Config } from '../../src/config/config';
 import { loadConfig } from '../../src/config/load-config';
-import type { OpenIdIdentityProvider } from '../../src/oidc/openid-identity-provider';
 import type { Clock } from '../../src/session/session-store';
 import { GatewayMetrics } from '../../src/telemetry/metrics';
 import { getFreePort } from './ports';
@@ -59,8 +58,8 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
   const gateway = composeGateway(config, logger, { clock: options.clock, metrics, refreshLeaseMs: options.refreshLeaseMs });
   const server = createGatewayServer(buildRequestListener(gateway.dependencies), config.server.tls);
   await server.listen(config.server.port, '127.0.0.1');
-  const provider = gateway.dependencies.identityProvider as OpenIdIdentityProvider;
-  await withTimeout(provider.whenReady(), 10_000, 'IdP discovery did not finish in 10 s');
+  const frontends = gateway.dependencies.frontends.all;
+  await withTimeout(Promise.all(frontends.map((frontend) => frontend.whenReady())), 10_000, 'IdP discovery did not finish in 10 s');
   const address = server.server.address() as AddressInfo;
   const url = `${server.isTls ? 'https' : 'http'}://127.0.0.1:${address.port}`;
   await waitUntilReady(url);

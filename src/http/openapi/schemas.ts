@@ -162,16 +162,18 @@ export function componentSchemas(allowedEvents: readonly string[]): Record<strin
     },
     Readiness: {
       type: 'object',
-      description: 'Redis and the IdP metadata decide readiness (an open Redis breaker is not ready); the PDP and Kafka are reported only.',
+      description:
+        'Redis and the IdP metadata (of every frontend) decide readiness (an open Redis breaker is not ready); the PDP, Kafka and the frontends are reported only. `frontends` names what is served and, after a refused FRONTENDS_FILE reload, why it was refused.',
       required: ['status', 'checks'],
       properties: {
         status: { enum: ['ready', 'not_ready'] },
         checks: {
           type: 'object',
-          required: ['redis', 'idp', 'pdp', 'kafka'],
+          required: ['redis', 'idp', 'frontends', 'pdp', 'kafka'],
           properties: {
             redis: ref('schemas', 'DependencyCheck'),
             idp: ref('schemas', 'DependencyCheck'),
+            frontends: ref('schemas', 'DependencyCheck'),
             pdp: ref('schemas', 'DependencyCheck'),
             kafka: ref('schemas', 'DependencyCheck'),
           },
