@@ -3,8 +3,9 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { GatewayDependencies } from './app';
 import { createAuthorizer } from './authz/create-authorizer';
 import type { Config, FrontendConfig, RedisConfig } from './config/config';
-import { frontendView } from './config/frontends-file';
-import { ServedFrontends, type GatewayFrontend } from './frontends/served-frontends';
+import { frontendView, loadFrontendsFile } from './config/frontends-file';
+import { watchConfigFile } from './frontends/file-watcher';
+import { ServedFrontends, type GatewayFrontend, type ReloadOutcome } from './frontends/served-frontends';
 import { createEventPublisher } from './events/create-event-publisher';
 import type { DependencyCheck, DependencyCheckResult } from './shared/dependency-check';
 import { JwksBearerTokenVerifier } from './oidc/bearer-token-verifier';
@@ -31,6 +32,8 @@ export interface Gateway {
   close(): Promise<void>;
   /** Recounts bff_active_sessions_total now instead of at the next interval (tests, shutdown). */
   countActiveSessions(): Promise<void>;
+  /** Reads FRONTENDS_FILE again and serves it, or refuses it and keeps what runs (SIGHUP, and the file changing). */
+  reloadFrontends(): Promise<ReloadOutcome>;
 }
 
 export interface ComposeOptions {
@@ -88,6 +91,22 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
     config.frontends,
   );
   closers.push(() => frontends.close());
+  // Reloads run one after another: a second change while one is applied waits for it, then reads the file as it is then.
+  let reloading: Promise<ReloadOutcome> = Promise.resolve({ result: 'unchanged', added: [], removed: [], changed: [], problems: [] });
+  const reloadFrontends = (): Promise<ReloadOutcome> => {
+    const file = config.frontendsFile;
+    if (!file) return Promise.resolve({ result: 'refused', added: [], removed: [], changed: [], problems: ['FRONTENDS_FILE is not set: the frontend comes from the environment'] });
+    reloading = reloading.then(() => frontends.reload(loadFrontendsFile(file, config)));
+    return reloading;
+  };
+  if (config.frontendsFile) {
+    const watcher = watchConfigFile(
+      config.frontendsFile,
+      () => void reloadFrontends(),
+      (error) => logger.warn({ err: error.message, file: config.frontendsFile }, 'FRONTENDS_FILE is not watched for changes; SIGHUP still reloads it'),
+    );
+    closers.push(() => watcher.close());
+  }
 
   const eventWiring = createEventPublisher(config, { metrics, logger, breakerOptions });
   const events = eventWiring.events;
@@ -129,6 +148,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
       for (const close of closers.reverse()) await close();
     },
     countActiveSessions: () => activeSessions.runOnce(),
+    reloadFrontends,
   };
 }
 

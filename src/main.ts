@@ -60,6 +60,8 @@ async function main(): Promise<void> {
     logger.flush?.();
     process.exit(0);
   };
+  // SIGHUP: read FRONTENDS_FILE again (it is also reloaded when it changes); a refused file leaves the running one in place.
+  process.on('SIGHUP', () => void gateway.reloadFrontends());
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }

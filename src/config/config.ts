@@ -81,6 +81,8 @@ export interface Config {
     readonly port: number;
     /** scheme://host[:port] of the browser-facing app. */
     readonly publicOrigin: string;
+    /** The frontend's path prefix ("" for the environment's frontend): its /auth routes and its root live under it. */
+    readonly basePath: string;
     readonly isHttps: boolean;
     readonly environment: Environment;
     readonly trustedProxies: readonly string[] | undefined;

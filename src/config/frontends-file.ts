@@ -113,7 +113,7 @@ export function environmentFrontend(config: Omit<Config, 'frontends' | 'frontend
 export function frontendView(config: Config, frontend: FrontendConfig): Config {
   return {
     ...config,
-    server: { ...config.server, publicOrigin: frontend.publicOrigin, isHttps: frontend.isHttps },
+    server: { ...config.server, publicOrigin: frontend.publicOrigin, basePath: frontend.pathPrefix, isHttps: frontend.isHttps },
     oidc: frontend.oidc,
     session: { ...config.session, ...frontend.session },
     routes: frontend.routes,

@@ -48,6 +48,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
     server: {
       port: env.PORT,
       publicOrigin: publicUrl.origin,
+      basePath: '',
       isHttps,
       environment: env.ENVIRONMENT,
       trustedProxies,
@@ -283,13 +284,14 @@ function crossCheck(env: Env, routes: readonly RouteConfig[], problems: Problem[
     if (isProduction && new URL(env.OIDC_ISSUER).protocol !== 'https:') {
       problems.push({ variable: 'OIDC_ISSUER', message: 'must be https in production' });
     }
-  } else if (isProduction) {
+  } else if (isProduction && !env.FRONTENDS_FILE) {
     problems.push({ variable: 'OIDC_ISSUER', message: 'is required in production (the embedded development IdP is refused)' });
   }
   if (isProduction && !env.SESSION_SECRET) {
     problems.push({ variable: 'SESSION_SECRET', message: 'is required in production (without it every restart logs everyone out)' });
   }
-  if (isProduction && new URL(env.PUBLIC_URL).protocol !== 'https:') {
+  // With FRONTENDS_FILE each frontend's publicUrl is checked instead.
+  if (isProduction && !env.FRONTENDS_FILE && new URL(env.PUBLIC_URL).protocol !== 'https:') {
     problems.push({ variable: 'PUBLIC_URL', message: 'must be https in production (session cookies are Secure and __Host- prefixed)' });
   }
   if (env.SESSION_ABSOLUTE_TTL_SECONDS < env.SESSION_IDLE_TTL_SECONDS) {

@@ -35,7 +35,8 @@ function loginCookieOptions(name: string, isSecure: boolean): CookieOptions {
 export function createLoginHandler(deps: AuthRouteDependencies) {
   return async (req: Request, res: Response): Promise<void> => {
     const isSecure = deps.config.session.isSecureCookie;
-    const returnTo = safeReturnTo(singleQueryValue(req.query.returnTo), deps.config.server.publicOrigin);
+    const { publicOrigin, basePath } = deps.config.server;
+    const returnTo = safeReturnTo(singleQueryValue(req.query.returnTo), publicOrigin, `${basePath}/`);
     const authorization = await deps.identityProvider.startLogin();
     const now = deps.clock.now();
     const cookieValue = newLoginCookieValue(now);
@@ -125,7 +126,7 @@ export function createCallbackHandler(deps: AuthRouteDependencies) {
 /** POST /auth/logout: revoke at the IdP when possible, destroy, and hand back the IdP's logout URL. */
 export function createLogoutHandler(deps: AuthRouteDependencies) {
   return async (req: Request, res: Response): Promise<void> => {
-    const postLogoutRedirectUri = `${deps.config.server.publicOrigin}/`;
+    const postLogoutRedirectUri = `${deps.config.server.publicOrigin}${deps.config.server.basePath}/`;
     const auth = req.session.auth;
     let logoutUrl = postLogoutRedirectUri;
     if (auth) {
