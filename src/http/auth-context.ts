@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import type { Config } from '../config/config';
 import type { EventPublisher } from '../events/security-events';
 import type { IdentityProvider } from '../oidc/identity-provider';
+import { DEFAULT_FRONTEND } from '../session/session-data';
 import type { SessionEnder } from '../session/session-end';
 import type { LoginTransactionStore } from '../session/session-store';
 import type { Clock } from '../shared/clock';
@@ -20,6 +21,17 @@ export interface AuthRouteDependencies {
   readonly events: EventPublisher;
   readonly logger: Logger;
   readonly clock: Clock;
+  /**
+   * The frontend (SPEC section 10) these routes serve: written into the
+   * sessions they create, and the only frontend whose sessions a user sees
+   * and ends at /auth/sessions. Unset: DEFAULT_FRONTEND.
+   */
+  readonly frontendName?: string;
+}
+
+/** The frontend the /auth routes of `deps` serve (frontendOf, not `deps.frontendName`, so that the default lives in one place). */
+export function frontendOf(deps: Pick<AuthRouteDependencies, 'frontendName'>): string {
+  return deps.frontendName ?? DEFAULT_FRONTEND;
 }
 
 export function clientAddressOf(req: Request, trustedProxies: TrustedProxies): string | undefined {

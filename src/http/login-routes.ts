@@ -13,7 +13,8 @@ import {
 } from '../session/login-cookies';
 import { findCookie } from '../session/session-cookie';
 import type { AuthenticatedSession } from '../session/session-data';
-import { type AuthRouteDependencies, clientAddressOf, sessionOps } from './auth-context';
+import { deviceLabelOf } from '../session/device-label';
+import { type AuthRouteDependencies, clientAddressOf, frontendOf, sessionOps } from './auth-context';
 
 /** Longer values are not ours: a state is 43 characters. */
 const MAX_STATE_LENGTH = 512;
@@ -102,6 +103,8 @@ export function createCallbackHandler(deps: AuthRouteDependencies) {
         absoluteExpiresAt: now + deps.config.session.absoluteTtlSeconds * 1000,
         binding: bindingFor(deps.config.session.binding, req.get('user-agent'), clientAddress),
         idpSessionId: login.idpSessionId,
+        frontend: frontendOf(deps),
+        device: deviceLabelOf(req.get('user-agent')),
       };
       req.session.auth = auth;
       await sessionOps.save(req);

@@ -15,7 +15,18 @@ import type { StoredSession, TokenSet } from './session-data';
  * tokens repeat of each other and of the profile (issuer, subject, session
  * id, names, roles).
  *
- * The layout and the dictionary are part of the format: changing either
+ * After the tokens come optional fields, each tagged: tag (varint), length
+ * (varint), bytes. A field that is absent is not written at all, and a
+ * decoder skips a tag it does not know. Records written before the tags
+ * existed end after the tokens and decode with every tagged field absent
+ * (tests/fixtures/session-record-1d2242e.json is one); a new optional field
+ * can be added as a new tag, without a new envelope version, and replicas
+ * of this version already open records that carry it. (Versions before the
+ * tags insisted that a record end after its tokens: during a rolling upgrade
+ * from one of them, an old replica answers 401 for sessions created by a new
+ * one until it is replaced; it deletes nothing.)
+ *
+ * Everything before the tags, and the dictionary, is fixed: changing either
  * means a new envelope version in SessionSealer, not an edit here.
  */
 
@@ -91,6 +102,14 @@ const DICTIONARY = Buffer.from(
   'utf8',
 );
 
+/** The deflate dictionary, for tests that build records by hand (a field of a later version, say). */
+export function codecDictionary(): Buffer {
+  return Buffer.from(DICTIONARY);
+}
+
+/** The tagged optional fields after the tokens; a tag, once used, keeps its meaning. */
+const TaggedField = { Frontend: 1, Device: 2 } as const;
+
 /** How a token is stored; Jws: the compact serialisation with canonical base64url parts, stored decoded. */
 const TokenEncoding = { Absent: 0, Text: 1, Jws: 2 } as const;
 
@@ -113,7 +132,15 @@ export function decodeSession(compressed: Buffer): StoredSession {
   const accessToken = reader.token();
   const refreshToken = reader.token();
   const idToken = reader.token();
-  reader.end();
+  let frontend: string | undefined;
+  let device: string | undefined;
+  while (!reader.isAtEnd()) {
+    const tag = reader.uint();
+    const value = reader.bytes();
+    if (tag === TaggedField.Frontend) frontend = value.toString('utf8');
+    else if (tag === TaggedField.Device) device = value.toString('utf8');
+    // Any other tag is a field of a later version: skipped, the rest of the record still opens.
+  }
   if (accessToken === undefined) throw new Error('a session record without an access token');
   const tokens: TokenSet = {
     accessToken,
@@ -137,6 +164,8 @@ export function decodeSession(compressed: Buffer): StoredSession {
       absoluteExpiresAt,
       binding: { ...(userAgent === undefined ? {} : { userAgent }), ...(ipPrefix === undefined ? {} : { ipPrefix }) },
       idpSessionId,
+      ...(frontend === undefined ? {} : { frontend }),
+      ...(device === undefined ? {} : { device }),
     },
   });
 }
@@ -161,6 +190,8 @@ export function encodeSession(record: StoredSession): Buffer {
   writer.token(auth.tokens.accessToken);
   writer.token(auth.tokens.refreshToken);
   writer.token(auth.tokens.idToken);
+  writer.tagged(TaggedField.Frontend, auth.frontend);
+  writer.tagged(TaggedField.Device, auth.device);
   return deflateRawSync(writer.finish(), { ...DEFLATE_OPTIONS, dictionary: DICTIONARY });
 }
 
@@ -209,6 +240,13 @@ class Writer {
   optionalText(value: string | undefined): void {
     if (value === undefined) this.uint(0);
     else this.encoded(value, 'utf8', 1);
+  }
+
+  /** An optional field after the tokens: nothing at all when absent. */
+  tagged(tag: number, value: string | undefined): void {
+    if (value === undefined) return;
+    this.uint(tag);
+    this.text(value);
   }
 
   token(value: string | undefined): void {
@@ -281,8 +319,8 @@ class Reader {
     return `${this.bytes().toString('base64url')}.${this.bytes().toString('base64url')}.${this.bytes().toString('base64url')}`;
   }
 
-  end(): void {
-    if (this.offset !== this.buffer.length) throw new Error('a malformed session record');
+  isAtEnd(): boolean {
+    return this.offset === this.buffer.length;
   }
 }
 

@@ -42,6 +42,13 @@ export interface AuthenticatedSession {
    * existed: those belong to DEFAULT_FRONTEND.
    */
   readonly frontend?: string;
+  /**
+   * A short label of the device the session was created on ("Firefox 133 on
+   * Linux", src/session/device-label.ts), for the user's list of their
+   * sessions; never the User-Agent itself. Absent on records written before
+   * it existed, and when the User-Agent said nothing recognisable.
+   */
+  readonly device?: string;
 }
 
 /** The name of the one frontend made from the environment when FRONTENDS_FILE is unset. */

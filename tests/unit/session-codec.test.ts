@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { decodeSession, encodeSession } from '../../src/session/session-codec';
+import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import fixture from '../fixtures/session-record-1d2242e.json';
+import { codecDictionary, decodeSession, encodeSession } from '../../src/session/session-codec';
 import type { StoredSession, TokenSet } from '../../src/session/session-data';
+import { SessionSealer } from '../../src/session/session-sealer';
 
 const NOW = 1_800_000_000_000;
 
@@ -75,9 +78,35 @@ describe('the session record encoding', () => {
     expect(encodeSession(record).length).toBeLessThan(((accessToken.length + refreshToken!.length + idToken!.length) * 3) / 5);
   });
 
+  it('gives back the frontend and the device label', () => {
+    const record = session({}, { frontend: 'admin-console', device: 'Firefox 133 on Linux' });
+    expect(decodeSession(encodeSession(record))).toEqual(record);
+  });
+
+  it('opens a record written before frontends and device labels were stored, with neither field', () => {
+    const decoded = decodeSession(Buffer.from(fixture.encoded, 'base64'));
+    expect(decoded).toEqual(fixture.record);
+    expect(decoded.auth).not.toHaveProperty('frontend');
+    expect(decoded.auth).not.toHaveProperty('device');
+  });
+
+  it('opens such a record as sealed in Redis, through the sealer', () => {
+    const opened = new SessionSealer([fixture.secret]).open(fixture.sessionId, Buffer.from(fixture.sealed, 'base64'));
+    expect(opened).toEqual(fixture.record);
+  });
+
+  it('skips a tagged field it does not know (one a later version added), keeping the rest', () => {
+    const record = session({}, { frontend: 'shop', device: 'Safari 17 on iOS' });
+    const plain = inflateRawSync(encodeSession(record), { windowBits: 12, dictionary: codecDictionary() });
+    // Tag 99, three bytes "abc": a field this version has never heard of.
+    const later = Buffer.concat([plain, Buffer.from([99, 3, 0x61, 0x62, 0x63])]);
+    expect(decodeSession(deflateRawSync(later, { level: constants.Z_BEST_COMPRESSION, windowBits: 12, dictionary: codecDictionary() }))).toEqual(record);
+  });
+
   it('refuses bytes it did not write', () => {
     expect(() => decodeSession(randomBytes(64))).toThrow();
     const encoded = encodeSession(session());
     expect(() => decodeSession(encoded.subarray(0, encoded.length - 8))).toThrow();
   });
 });
+
