@@ -33,6 +33,7 @@ import type { DependencyCheck } from './shared/dependency-check';
 import { RequestObservation } from './http/request-observation';
 import { SessionEnder } from './session/session-end';
 import { createSpaMetricsHandler, MAX_BODY_BYTES } from './http/spa-metrics-route';
+import { createUserSessionsRoutes } from './http/user-sessions-routes';
 import type { RateLimitStore } from './session/rate-limit-store';
 import { createVerifyHandler } from './http/verify-route';
 import { AudienceTokens } from './oidc/audience-tokens';
@@ -248,6 +249,10 @@ export function assemble(deps: GatewayDependencies): { app: RequestListener; ver
   app.get('/auth/callback', createCallbackHandler(authDeps));
   app.post('/auth/logout', createCsrfGuard(authDeps), createLogoutHandler(authDeps));
   app.get('/auth/user', createUserHandler(authDeps));
+  const userSessions = createUserSessionsRoutes({ ...authDeps, sessions: deps.sessions, sessionSecrets: deps.sessionSecrets });
+  app.get('/auth/sessions', userSessions.list);
+  app.delete('/auth/sessions', createCsrfGuard(authDeps), userSessions.endOthers);
+  app.delete('/auth/sessions/:handle', createCsrfGuard(authDeps), userSessions.endOne);
 
   if (deps.developmentIdp) app.use('/idp', deps.developmentIdp);
 
