@@ -96,6 +96,9 @@ function record(user, tokens, sid, now, userAgentHash) {
       absoluteExpiresAt: now + ABSOLUTE_TTL_MS,
       binding: { userAgent: userAgentHash },
       idpSessionId: sid,
+      // What every login writes since sessions are listed for their users (GET /auth/sessions).
+      frontend: 'default',
+      device: 'Chrome 130 on Linux',
     },
   };
 }

@@ -37,6 +37,7 @@ import type { DependencyCheck } from './shared/dependency-check';
 import { RequestObservation } from './http/request-observation';
 import { SessionEnder } from './session/session-end';
 import { createSpaMetricsHandler, MAX_BODY_BYTES } from './http/spa-metrics-route';
+import { createUserSessionsRoutes } from './http/user-sessions-routes';
 import type { RateLimitStore } from './session/rate-limit-store';
 import { createVerifyHandler } from './http/verify-route';
 import { AudienceTokens } from './oidc/audience-tokens';
@@ -336,5 +337,9 @@ function frontendHandlers(deps: GatewayDependencies, shared: SharedParts, fronte
   routes.get(`${auth}/callback`, createCallbackHandler(authDeps));
   routes.post(`${auth}/logout`, createCsrfGuard(authDeps), createLogoutHandler(authDeps));
   routes.get(`${auth}/user`, createUserHandler(authDeps));
+  const userSessions = createUserSessionsRoutes({ ...authDeps, sessions, sessionSecrets: deps.sessionSecrets });
+  routes.get(`${auth}/sessions`, userSessions.list);
+  routes.delete(`${auth}/sessions`, createCsrfGuard(authDeps), userSessions.endOthers);
+  routes.delete(`${auth}/sessions/:handle`, createCsrfGuard(authDeps), userSessions.endOne);
   return { verify, routes };
 }

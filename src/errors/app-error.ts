@@ -30,6 +30,8 @@ export const ERROR_CODES = [
   'csrf',
   'forbidden',
   'not_found',
+  'session_not_found',
+  'current_session',
   'payload_too_large',
   'rate_limited',
   'dependency_unavailable',
@@ -104,6 +106,20 @@ export class InvalidLogoutToken extends AppError {
 export class RateLimited extends AppError {
   constructor(retryAfterSeconds: number) {
     super('rate_limited', 429, 'too many requests, retry later', { retryAfterSeconds });
+  }
+}
+
+/** DELETE /auth/sessions/{handle}: no session of this user on this frontend has that handle (gone, or never theirs). */
+export class SessionNotFound extends AppError {
+  constructor() {
+    super('session_not_found', 404, 'none of your sessions has this handle; it may have ended already');
+  }
+}
+
+/** DELETE /auth/sessions/{handle} named the session making the request: that is a logout, which also ends the IdP session. */
+export class CurrentSessionRefused extends AppError {
+  constructor() {
+    super('current_session', 409, 'this is the session you are using: sign out with POST /auth/logout');
   }
 }
 

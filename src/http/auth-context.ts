@@ -2,8 +2,8 @@ import type { Request } from 'express';
 import type { Config } from '../config/config';
 import type { EventPublisher } from '../events/security-events';
 import type { IdentityProvider } from '../oidc/identity-provider';
-import { DEFAULT_FRONTEND } from '../session/session-data';
 import type { SessionEnder } from '../session/session-end';
+import type { TokenSet } from '../session/session-data';
 import type { LoginTransactionStore } from '../session/session-store';
 import type { Clock } from '../shared/clock';
 import type { GatewayMetrics } from '../telemetry/metrics';
@@ -21,21 +21,18 @@ export interface AuthRouteDependencies {
   readonly events: EventPublisher;
   readonly logger: Logger;
   readonly clock: Clock;
-  /**
-   * The frontend (SPEC section 10) these routes serve: written into the
-   * sessions they create, and the only frontend whose sessions a user sees
-   * and ends at /auth/sessions. Unset: DEFAULT_FRONTEND.
-   */
-  readonly frontendName?: string;
-}
-
-/** The frontend the /auth routes of `deps` serve (frontendOf, not `deps.frontendName`, so that the default lives in one place). */
-export function frontendOf(deps: Pick<AuthRouteDependencies, 'frontendName'>): string {
-  return deps.frontendName ?? DEFAULT_FRONTEND;
 }
 
 export function clientAddressOf(req: Request, trustedProxies: TrustedProxies): string | undefined {
   return trustedProxies.clientAddress(req.get('x-forwarded-for'), req.socket.remoteAddress);
+}
+
+/** Revokes a session's refresh token at the IdP, when it has one and the IdP can; a failure is logged, never thrown: the session ends anyway. */
+export async function revokeRefreshToken(deps: Pick<AuthRouteDependencies, 'identityProvider' | 'logger'>, tokens: TokenSet, requestId: string | undefined): Promise<void> {
+  if (!tokens.refreshToken) return;
+  await deps.identityProvider.revoke(tokens.refreshToken, 'refresh_token').catch((error: unknown) => {
+    deps.logger.warn({ request_id: requestId, err: (error as Error).message }, 'refresh token revocation failed; the session is destroyed anyway');
+  });
 }
 
 /** express-session's callback API as promises. */

@@ -14,7 +14,7 @@ import {
 import { findCookie } from '../session/session-cookie';
 import type { AuthenticatedSession } from '../session/session-data';
 import { deviceLabelOf } from '../session/device-label';
-import { type AuthRouteDependencies, clientAddressOf, frontendOf, sessionOps } from './auth-context';
+import { type AuthRouteDependencies, clientAddressOf, revokeRefreshToken, sessionOps } from './auth-context';
 
 /** Longer values are not ours: a state is 43 characters. */
 const MAX_STATE_LENGTH = 512;
@@ -104,7 +104,6 @@ export function createCallbackHandler(deps: AuthRouteDependencies) {
         absoluteExpiresAt: now + deps.config.session.absoluteTtlSeconds * 1000,
         binding: bindingFor(deps.config.session.binding, req.get('user-agent'), clientAddress),
         idpSessionId: login.idpSessionId,
-        frontend: frontendOf(deps),
         device: deviceLabelOf(req.get('user-agent')),
       };
       req.session.auth = auth;
@@ -134,11 +133,7 @@ export function createLogoutHandler(deps: AuthRouteDependencies) {
     let logoutUrl = postLogoutRedirectUri;
     if (auth) {
       const { tokens } = auth;
-      if (tokens.refreshToken) {
-        await deps.identityProvider.revoke(tokens.refreshToken, 'refresh_token').catch((error: unknown) => {
-          deps.logger.warn({ request_id: res.locals.requestId, err: (error as Error).message }, 'refresh token revocation failed; the session is destroyed anyway');
-        });
-      }
+      await revokeRefreshToken(deps, tokens, res.locals.requestId);
       logoutUrl = deps.identityProvider.logoutUrl(tokens.idToken, postLogoutRedirectUri) ?? postLogoutRedirectUri;
       const sessionId = req.session.id;
       const clientAddress = clientAddressOf(req, deps.trustedProxies);
@@ -153,24 +148,9 @@ export function createLogoutHandler(deps: AuthRouteDependencies) {
 /** GET /auth/user: the profile for the SPA; never a token. */
 export function createUserHandler(deps: AuthRouteDependencies) {
   return async (req: Request, res: Response): Promise<void> => {
-    const auth = req.session.auth;
     res.set('Cache-Control', 'no-store');
-    if (!auth) throw new Unauthenticated();
-    const now = deps.clock.now();
-    const clientAddress = clientAddressOf(req, deps.trustedProxies);
-    const violation = findBindingViolation(deps.config.session.binding, auth.binding, req.get('user-agent'), clientAddress);
-    if (auth.absoluteExpiresAt <= now || violation) {
-      const sessionId = req.session.id;
-      const requestId: string = res.locals.requestId;
-      const reason = violation ? 'binding_failure' : 'absolute_timeout';
-      await deps.sessionEnder.end({ sessionId, subject: auth.user.sub, reason, requestId, clientAddress, destroy: () => sessionOps.destroy(req) });
-      if (violation) {
-        deps.metrics.sessionBindingFailed(violation);
-        deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation, requestId, clientAddress });
-      }
-      throw new Unauthenticated(violation ? 'the session was used from another client' : 'the session has expired');
-    }
-    const idleExpiresAt = now + deps.config.session.idleTtlSeconds * 1000;
+    const auth = await requireLiveSession(req, res, deps);
+    const idleExpiresAt = deps.clock.now() + deps.config.session.idleTtlSeconds * 1000;
     res.json({
       sub: auth.user.sub,
       name: auth.user.name,
@@ -180,6 +160,32 @@ export function createUserHandler(deps: AuthRouteDependencies) {
       sessionExpiresAt: new Date(Math.min(idleExpiresAt, auth.absoluteExpiresAt)).toISOString(),
     });
   };
+}
+
+/**
+ * The request's session, when it may still be used: throws Unauthenticated
+ * without one, and ends (then throws) one past its absolute lifetime or used
+ * from another client than it is bound to (SESSION_BINDING). For the /auth
+ * routes that act as the session's user.
+ */
+export async function requireLiveSession(req: Request, res: Response, deps: AuthRouteDependencies): Promise<AuthenticatedSession> {
+  const auth = req.session.auth;
+  if (!auth) throw new Unauthenticated();
+  const now = deps.clock.now();
+  const clientAddress = clientAddressOf(req, deps.trustedProxies);
+  const violation = findBindingViolation(deps.config.session.binding, auth.binding, req.get('user-agent'), clientAddress);
+  if (auth.absoluteExpiresAt <= now || violation) {
+    const sessionId = req.session.id;
+    const requestId: string = res.locals.requestId;
+    const reason = violation ? 'binding_failure' : 'absolute_timeout';
+    await deps.sessionEnder.end({ sessionId, subject: auth.user.sub, reason, requestId, clientAddress, destroy: () => sessionOps.destroy(req) });
+    if (violation) {
+      deps.metrics.sessionBindingFailed(violation);
+      deps.events.publish({ type: 'binding_failure', severity: 'critical', sessionId, subject: auth.user.sub, reason: violation, requestId, clientAddress });
+    }
+    throw new Unauthenticated(violation ? 'the session was used from another client' : 'the session has expired');
+  }
+  return auth;
 }
 
 /** CSRF for the /auth POST endpoints (SPEC section 5). */

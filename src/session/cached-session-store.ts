@@ -4,7 +4,7 @@ import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';
 import type { StoredSession } from './session-data';
 import { EVERY_SESSION, type SessionInvalidation, type SessionInvalidations } from './session-invalidations';
-import type { IdpSessionMatch, ReadFreshness, RefreshLease, SessionStore } from './session-store';
+import type { IdpSessionMatch, ListedSession, ReadFreshness, RefreshLease, SessionStore } from './session-store';
 
 /**
  * How stale a cached session can be on any replica, whatever happens to the
@@ -114,6 +114,14 @@ export class CachedSessionStore implements SessionStore {
     const destroyed = await this.inner.destroyByIdpSession(match);
     if (destroyed > 0) await this.changed(EVERY_SESSION);
     return destroyed;
+  }
+
+  /**
+   * Never from this cache: a list is read when a user looks at their sessions
+   * (rarely), and must not show one that another replica has just ended.
+   */
+  listBySubject(sub: string): Promise<ListedSession[]> {
+    return this.inner.listBySubject(sub);
   }
 
   /** Forgotten here at once; elsewhere as soon as the announcement arrives, and within the bound regardless. */

@@ -1,5 +1,5 @@
 import { isOfFrontend, type StoredSession } from './session-data';
-import type { IdpSessionMatch, ReadFreshness, RefreshLease, SessionStore } from './session-store';
+import type { IdpSessionMatch, ListedSession, ReadFreshness, RefreshLease, SessionStore } from './session-store';
 
 /**
  * The shared store as one frontend sees it: a session belongs to the
@@ -35,6 +35,11 @@ export class FrontendSessionStore implements SessionStore {
   async tryLockForRefresh(sessionId: string, leaseMs: number): Promise<RefreshLease | undefined> {
     const lease = await this.store.tryLockForRefresh(sessionId, leaseMs);
     return lease && { renew: () => lease.renew(), commit: (record) => lease.commit(this.stamped(record)), release: () => lease.release() };
+  }
+
+  /** The subject's sessions on this frontend only: a user's list never shows, and never ends, another frontend's. */
+  async listBySubject(sub: string): Promise<ListedSession[]> {
+    return (await this.store.listBySubject(sub)).filter(({ record }) => isOfFrontend(record, this));
   }
 
   countActive(): Promise<number> {

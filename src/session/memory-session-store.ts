@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
-import { isOfFrontend, sessionTtlSeconds, type StoredSession } from './session-data';
+import { isOfFrontend, lastSeenAt, sessionTtlSeconds, type StoredSession } from './session-data';
 import type { SessionSealer } from './session-sealer';
-import type { Clock, IdpSessionMatch, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
+import type { Clock, IdpSessionMatch, ListedSession, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
 
 interface Entry {
   /** Sealed as in Redis (SessionSealer): the same format, rotation and copies, never shared mutable objects. */
@@ -74,6 +74,18 @@ export class MemorySessionStore implements SessionStore {
       destroyed += 1;
     }
     return destroyed;
+  }
+
+  /** A scan of the map, as destroyByIdpSession; last seen derived from the idle expiry, as in Redis. */
+  async listBySubject(sub: string): Promise<ListedSession[]> {
+    const now = this.clock.now();
+    const listed: ListedSession[] = [];
+    for (const sessionId of [...this.sessions.keys()]) {
+      const entry = this.live(sessionId);
+      const record = entry && this.sealer.open(sessionId, entry.sealed);
+      if (entry && record?.auth.user.sub === sub) listed.push({ sessionId, record, lastSeenAt: lastSeenAt(record, entry.expiresAt, this.idleTtlSeconds, now) });
+    }
+    return listed;
   }
 
   async tryLockForRefresh(sessionId: string, leaseMs: number): Promise<RefreshLease | undefined> {

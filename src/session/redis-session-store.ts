@@ -1,8 +1,8 @@
 import { hash, randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import { isOfFrontend, sessionTtlSeconds, type StoredSession } from './session-data';
+import { isOfFrontend, lastSeenAt, sessionTtlSeconds, type StoredSession } from './session-data';
 import type { IndexedClaim, SessionSealer } from './session-sealer';
-import type { Clock, IdpSessionMatch, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
+import type { Clock, IdpSessionMatch, ListedSession, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
 
 export type RedisClient = Redis | Cluster;
 
@@ -160,6 +160,27 @@ export class RedisSessionStore implements SessionStore {
       }),
     );
     return destroyed.reduce<number>((sum, count) => sum + count, 0);
+  }
+
+  /**
+   * The `bff:idp-sub:` index, then each record and its PTTL: last seen is
+   * derived from the idle expiry (lastSeenAt), since /verify slides it
+   * without rewriting the record. Read-only: an entry whose session is gone
+   * is left to the pruning by score (removing it here could race a login
+   * whose index entry is written just before its record).
+   */
+  async listBySubject(sub: string): Promise<ListedSession[]> {
+    const listed = await this.findListed('sub', sub);
+    const found = await Promise.all(
+      [...listed.keys()].map(async (sessionId): Promise<ListedSession | undefined> => {
+        const [record, ttlMs] = await Promise.all([this.get(sessionId), this.guard('pttl', () => this.client.pttl(SESSION_KEY_PREFIX + sessionId))]);
+        // Idle-expired or destroyed since it was filed, or filed under a colliding digest.
+        if (!record || ttlMs < 0 || record.auth.user.sub !== sub) return undefined;
+        const now = this.clock.now();
+        return { sessionId, record, lastSeenAt: lastSeenAt(record, now + ttlMs, this.idleTtlSeconds, now) };
+      }),
+    );
+    return found.filter((session) => session !== undefined);
   }
 
   async tryLockForRefresh(sessionId: string, leaseMs: number): Promise<RefreshLease | undefined> {

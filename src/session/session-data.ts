@@ -76,6 +76,21 @@ export function isWellFormedSessionId(candidate: string): boolean {
 }
 
 /**
+ * When a session was last used, from when its record expires: every use
+ * that slides the idle expiry (a save, a touch) sets it to that moment plus
+ * the idle timeout, so the last such use is the expiry minus the idle
+ * timeout. Derived rather than stored, because /verify slides the expiry
+ * without rewriting the record (src/session/touch-throttle.ts), and storing
+ * a time would mean a record write on the hot path. Two consequences: it is
+ * as precise as the touch interval (a minute, or a quarter of the idle
+ * timeout), and once the absolute lifetime caps the expiry it says the
+ * earliest the last use can have been. Never before creation, never after now.
+ */
+export function lastSeenAt(record: StoredSession, expiresAt: number, idleTtlSeconds: number, now: number): number {
+  return Math.min(now, Math.max(record.auth.createdAt, expiresAt - idleTtlSeconds * 1000));
+}
+
+/**
  * Seconds a record may live in the store: the idle timeout, capped by what is
  * left of the absolute lifetime. Idle expiry is the key's TTL itself.
  */

@@ -10,6 +10,7 @@ export const SESSION_END_REASONS = [
   'absolute_timeout',
   'binding_failure',
   'backchannel_logout',
+  'revoked_by_user',
 ] as const;
 export type SessionEndReason = (typeof SESSION_END_REASONS)[number];
 

@@ -122,6 +122,11 @@ export class SessionSealer {
   }
 }
 
+/** A 32-byte key for `purpose`, derived (HKDF-SHA-256) from one SESSION_SECRET; each purpose gets its own key. */
+export function deriveSessionKey(secret: string, purpose: string): Buffer {
+  return derive(secret, purpose);
+}
+
 function derive(secret: string, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, 'bff-gateway', purpose, 32));
 }

@@ -63,6 +63,21 @@ export interface SessionStore {
    * by scanning the keyspace.
    */
   destroyByIdpSession(match: IdpSessionMatch): Promise<number>;
+  /**
+   * Every live session of a subject (the IdP's `sub`), each with when it was
+   * last used: found through the index back-channel logout uses, never by
+   * scanning the keyspace, and always read from the store itself (a session
+   * another replica has just ended is not listed). In no order.
+   */
+  listBySubject(sub: string): Promise<ListedSession[]>;
+}
+
+/** One of a subject's live sessions, as listBySubject finds it. */
+export interface ListedSession {
+  readonly sessionId: string;
+  readonly record: StoredSession;
+  /** Epoch milliseconds, to within the touch interval (lastSeenAt in session-data.ts). */
+  readonly lastSeenAt: number;
 }
 
 /**

@@ -4,6 +4,8 @@
 // Redis, by ageing every key's TTL as much (redis-deployments.ts): no test
 // waits for an expiry. Each test starts from an empty store.
 import type { SessionData } from 'express-session';
+import pino from 'pino';
+import { CachedSessionStore } from '../../src/session/cached-session-store';
 import { ExpressSessionAdapter } from '../../src/session/express-session-adapter';
 import { MemoryLoginTransactionStore, MemorySessionStore } from '../../src/session/memory-session-store';
 import {
@@ -19,7 +21,9 @@ import {
 } from '../../src/session/redis-session-store';
 import type { StoredSession } from '../../src/session/session-data';
 import { SessionSealer } from '../../src/session/session-sealer';
-import type { LoginTransactionStore, SessionStore } from '../../src/session/session-store';
+import type { SessionInvalidations } from '../../src/session/session-invalidations';
+import type { ListedSession, LoginTransactionStore, SessionStore } from '../../src/session/session-store';
+import { GatewayMetrics } from '../../src/telemetry/metrics';
 import { MovableClock } from '../support/gateway';
 import {
   ageEveryKey,
@@ -106,7 +110,32 @@ describe.each([
   describe('honours the SessionStore contract', () => sessionStoreContract(() => subject));
 
   describe('keeps Redis free of tokens and personal data, and small', () => redisOnlyContract(() => ({ subject, deployment })));
+
+  describe('behind the session cache of two replicas (CachedSessionStore)', () => {
+    /** No announcements at all: what the list shows must not depend on them. */
+    const silent: SessionInvalidations = { announce: async () => undefined, listen: async () => undefined, close: async () => undefined };
+    const cachedOn = (store: SessionStore) =>
+      new CachedSessionStore(store, silent, { metrics: new GatewayMetrics({ collectProcessMetrics: false }), logger: pino({ level: 'silent' }), clock: subject.clock });
+
+    it("lists what the store holds, never a session this replica still caches but another replica has ended", async () => {
+      const thisReplica = cachedOn(subject.sessions);
+      const otherReplica = cachedOn(redisStoreOn(deployment, subject.clock));
+      await thisReplica.save(sessionId('cached-list-a'), sessionOf('wilma', undefined, subject.clock.now() + HOUR_MS));
+      await thisReplica.save(sessionId('cached-list-b'), sessionOf('wilma', undefined, subject.clock.now() + HOUR_MS));
+      expect(await thisReplica.get(sessionId('cached-list-a'))).toBeDefined();
+
+      await otherReplica.destroy(sessionId('cached-list-a'));
+
+      // Still in this replica's cache (nothing was announced), yet not listed.
+      expect(await thisReplica.get(sessionId('cached-list-a'))).toBeDefined();
+      expect(idsOf(await thisReplica.listBySubject('wilma'))).toEqual([sessionId('cached-list-b')]);
+    });
+  });
 });
+
+function idsOf(listed: readonly ListedSession[]): string[] {
+  return listed.map((session) => session.sessionId).sort();
+}
 
 function sessionStoreContract(subject: () => StoreUnderTest): void {
   const now = () => subject().clock.now();
@@ -296,6 +325,57 @@ function sessionStoreContract(subject: () => StoreUnderTest): void {
       expect(await subject().sessions.destroyByIdpSession({ sid: 'sid-rita' })).toBe(0);
       expect(await subject().sessions.destroyByIdpSession({ sub: 'rita' })).toBe(0);
       expect(await subject().sessions.countActive()).toBe(0);
+    });
+  });
+
+  describe("listing a subject's sessions", () => {
+    it("lists every live session of the subject with its record, and none of another subject's", async () => {
+      const first = sessionOf('xavi', 'sid-xavi-1', now() + HOUR_MS);
+      const second = sessionOf('xavi', 'sid-xavi-2', now() + HOUR_MS);
+      await subject().sessions.save(sessionId('list-xavi-1'), first);
+      await subject().sessions.save(sessionId('list-xavi-2'), second);
+      await subject().sessions.save(sessionId('list-yola'), sessionOf('yola', 'sid-yola', now() + HOUR_MS));
+
+      const listed = await subject().sessions.listBySubject('xavi');
+      expect(idsOf(listed)).toEqual([sessionId('list-xavi-1'), sessionId('list-xavi-2')].sort());
+      expect(listed.find((session) => session.sessionId === sessionId('list-xavi-2'))?.record).toEqual(second);
+      expect(await subject().sessions.listBySubject('nobody')).toEqual([]);
+    });
+
+    it('gives back the frontend and device label of each record', async () => {
+      const base = sessionOf('yves', undefined, now() + HOUR_MS);
+      await subject().sessions.save(sessionId('list-yves'), { auth: { ...base.auth, frontend: 'shop', device: 'Firefox 133 on Linux' } });
+      const [listed] = await subject().sessions.listBySubject('yves');
+      expect(listed?.record.auth).toMatchObject({ frontend: 'shop', device: 'Firefox 133 on Linux' });
+    });
+
+    it('leaves out sessions destroyed, ended by back-channel logout, or idle past the idle timeout', async () => {
+      await subject().sessions.save(sessionId('list-zoe-kept'), sessionOf('zoe', 'sid-zoe-1', now() + HOUR_MS));
+      await subject().sessions.save(sessionId('list-zoe-gone'), sessionOf('zoe', 'sid-zoe-2', now() + HOUR_MS));
+      await subject().sessions.save(sessionId('list-zoe-bcl'), sessionOf('zoe', 'sid-zoe-3', now() + HOUR_MS));
+      await subject().sessions.save(sessionId('list-zoe-idle'), sessionOf('zoe', 'sid-zoe-4', now() + HOUR_MS));
+      await subject().sessions.destroy(sessionId('list-zoe-gone'));
+      await subject().sessions.destroyByIdpSession({ sid: 'sid-zoe-3' });
+      await subject().passTime(IDLE_TTL_MS / 2);
+      await subject().sessions.touch(sessionId('list-zoe-kept'), sessionOf('zoe', 'sid-zoe-1', now() + HOUR_MS));
+      await subject().passTime(IDLE_TTL_MS / 2 + 1000);
+
+      expect(idsOf(await subject().sessions.listBySubject('zoe'))).toEqual([sessionId('list-zoe-kept')]);
+    });
+
+    it('says when each session was last used: when it was saved, then when it was last touched', async () => {
+      const record = sessionOf('abel', undefined, now() + HOUR_MS);
+      const savedAt = now();
+      await subject().sessions.save(sessionId('list-abel'), record);
+      await subject().passTime(10_000);
+      expect(Math.abs((await subject().sessions.listBySubject('abel'))[0]!.lastSeenAt - savedAt)).toBeLessThan(1000);
+
+      const touchedAt = now();
+      await subject().sessions.touch(sessionId('list-abel'), record);
+      await subject().passTime(20_000);
+      const [listed] = await subject().sessions.listBySubject('abel');
+      expect(Math.abs(listed!.lastSeenAt - touchedAt)).toBeLessThan(1000);
+      expect(listed!.lastSeenAt).toBeLessThanOrEqual(now());
     });
   });
 

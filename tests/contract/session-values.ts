@@ -83,6 +83,9 @@ export function testIdpShapedSession(sub: string, sid: string, now: number): Sto
       absoluteExpiresAt: now + 12 * 3_600_000,
       binding: { userAgent: randomBytes(17).toString('base64url').slice(0, 22) },
       idpSessionId: sid,
+      // What every login writes since sessions are listed for their users.
+      frontend: 'default',
+      device: 'Chrome 130 on Linux',
     },
   };
 }

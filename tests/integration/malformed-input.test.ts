@@ -98,6 +98,8 @@ describe('malformed input never gets a 5xx', () => {
     ['a callback with a huge state', `/auth/callback?state=${'s'.repeat(4000)}`],
     ['a login with a nested query', '/auth/login?returnTo[a]=b&returnTo[b]=c'],
     ['a user request with a garbage cookie', '/auth/user'],
+    ['a list of sessions with a garbage cookie', '/auth/sessions'],
+    ['a session handle with an invalid UTF-8 escape', '/auth/sessions/%E0%A4%A'],
     ['an unknown endpoint', '/nope/%ff'],
   ];
 

@@ -16,7 +16,7 @@ import { startRedis, type RedisServer } from '../support/redis';
 import { waitUntil } from '../support/wait';
 
 type Json = { [key: string]: unknown };
-type Method = 'get' | 'post';
+type Method = 'get' | 'post' | 'delete';
 
 /** What a test keeps of a response once it has been checked against the document. */
 interface Answer {
@@ -361,6 +361,30 @@ describe('the OpenAPI document against the real answers of a gateway with Redis 
       expect(crossSite.status).toBe(403);
       const noSession = await documented('post', '/auth/logout', await fetch(url('/auth/logout'), { method: 'POST', headers: { 'X-CSRF': '1' } }));
       expect(JSON.parse(noSession.body)).toEqual({ logoutUrl: `${gateway.config.server.publicOrigin}/` });
+    });
+
+    it("GET and DELETE /auth/sessions and DELETE /auth/sessions/{handle} answer as documented", async () => {
+      const laptop = await logIn(gateway, 'dora');
+      const phone = await logIn(gateway, 'dora');
+      const csrf = { method: 'DELETE', headers: { 'X-CSRF': '1' } };
+      const list = await documented('get', '/auth/sessions', await laptop.request(url('/auth/sessions')));
+      const [newest, oldest] = (JSON.parse(list.body) as { sessions: Array<{ handle: string; current: boolean }> }).sessions;
+      expect([newest?.current, oldest?.current]).toEqual([false, true]);
+      expect((await documented('get', '/auth/sessions', await fetch(url('/auth/sessions')))).status).toBe(401);
+
+      const one = (handle: string, init: RequestInit = csrf, browser = laptop) => browser.request(url(`/auth/sessions/${handle}`), init);
+      expect((await documented('delete', '/auth/sessions/{handle}', await one(newest!.handle, { method: 'DELETE' }))).status).toBe(403);
+      expect((await documented('delete', '/auth/sessions/{handle}', await one('not-a-handle'))).status).toBe(400);
+      expect((await documented('delete', '/auth/sessions/{handle}', await one('A'.repeat(22)))).status).toBe(404);
+      expect((await documented('delete', '/auth/sessions/{handle}', await one(oldest!.handle))).status).toBe(409);
+      expect((await documented('delete', '/auth/sessions/{handle}', await one(newest!.handle, csrf, new Browser()))).status).toBe(401);
+      expect((await documented('delete', '/auth/sessions/{handle}', await one(newest!.handle))).status).toBe(204);
+
+      await logIn(gateway, 'dora');
+      const others = await documented('delete', '/auth/sessions', await laptop.request(url('/auth/sessions'), csrf));
+      expect(JSON.parse(others.body)).toEqual({ ended: 1 });
+      expect((await documented('delete', '/auth/sessions', await laptop.request(url('/auth/sessions'), { method: 'DELETE' }))).status).toBe(403);
+      expect((await documented('delete', '/auth/sessions', await phone.request(url('/auth/sessions'), csrf))).status).toBe(401);
     });
 
     it("POST /auth/backchannel-logout answers 200 as documented for the IdP's logout token, and 400 for the same token again and for a body without one", async () => {

@@ -1,4 +1,4 @@
-import { isWellFormedSessionId, sessionTtlSeconds, type AuthenticatedSession, type StoredSession } from '../../src/session/session-data';
+import { isWellFormedSessionId, lastSeenAt, sessionTtlSeconds, type AuthenticatedSession, type StoredSession } from '../../src/session/session-data';
 
 const NOW = 1_700_000_000_000;
 const IDLE_TTL_SECONDS = 1800;
@@ -59,5 +59,18 @@ describe('isWellFormedSessionId', () => {
     ['a uid-safe 24-byte express-session id', 'a'.repeat(32)],
   ])('refuses %s', (_description, candidate) => {
     expect(isWellFormedSessionId(candidate)).toBe(false);
+  });
+});
+
+describe('lastSeenAt', () => {
+  const record = storedSession(NOW + 10 * 3_600_000);
+
+  it('is the idle expiry less the idle timeout: when the expiry was last slid', () => {
+    expect(lastSeenAt(record, NOW + 1_000_000, IDLE_TTL_SECONDS, NOW)).toBe(NOW + 1_000_000 - IDLE_TTL_SECONDS * 1000);
+  });
+
+  it('is never before the session was created, nor after now', () => {
+    expect(lastSeenAt(record, NOW - 3_600_000 + 1000, IDLE_TTL_SECONDS, NOW)).toBe(record.auth.createdAt);
+    expect(lastSeenAt(record, NOW + IDLE_TTL_SECONDS * 1000 + 5000, IDLE_TTL_SECONDS, NOW)).toBe(NOW);
   });
 });

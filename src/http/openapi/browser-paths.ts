@@ -27,6 +27,8 @@ const csrfParameters: ParameterObject[] = [
 /** The endpoints of SPEC sections 3 and 6: login, callback, logout, user, back-channel logout and SPA metrics. */
 export function browserPaths(): Record<string, PathItem> {
   const limited = { isRateLimited: true, hasErrorPage: true } as const;
+  const csrfRefused = problem(403, 'The CSRF check failed: X-CSRF missing, Origin not PUBLIC_URL, or a cross-site Sec-Fetch-Site.', ['csrf'], limited);
+  const signedOut = problem(401, 'No session, or it expired or was used from another client.', ['unauthenticated'], limited);
   return {
     '/auth/login': {
       get: {
@@ -96,7 +98,7 @@ export function browserPaths(): Record<string, PathItem> {
             isRateLimited: true,
             headers: { ...noStore, 'Set-Cookie': setCookie('The session cookie, cleared.') },
           }),
-          '403': problem(403, 'The CSRF check failed: X-CSRF missing, Origin not PUBLIC_URL, or a cross-site Sec-Fetch-Site.', ['csrf'], limited),
+          '403': csrfRefused,
           '429': rateLimited(limited),
           '503': unavailable('Redis', limited),
         },
@@ -113,7 +115,65 @@ export function browserPaths(): Record<string, PathItem> {
         parameters: [...correlationParameters],
         responses: {
           '200': success('The session\'s user.', json(ref('schemas', 'User')), { isRateLimited: true, headers: noStore }),
-          '401': problem(401, 'No session, or it expired or was used from another client.', ['unauthenticated'], limited),
+          '401': signedOut,
+          '429': rateLimited(limited),
+          '503': unavailable('Redis', limited),
+        },
+      },
+    },
+    '/auth/sessions': {
+      get: {
+        operationId: 'listSessions',
+        tags: ['browser'],
+        summary: "The user's sessions on this frontend",
+        description:
+          'Every live session of the signed-in user on this frontend, newest first: when it was created and last used, the device it was created on, and whether it is this one. Checked as /auth/user checks the session (absolute lifetime, binding).',
+        security: [sessionCookie],
+        parameters: [...correlationParameters],
+        responses: {
+          '200': success('The sessions.', json(ref('schemas', 'SessionList')), { isRateLimited: true, headers: noStore }),
+          '401': signedOut,
+          '429': rateLimited(limited),
+          '503': unavailable('Redis', limited),
+        },
+      },
+      delete: {
+        operationId: 'endOtherSessions',
+        tags: ['browser'],
+        summary: 'Sign out every other device',
+        description:
+          "Ends every session of the user on this frontend except this one (`bff_sessions_destroyed_total{reason=\"revoked_by_user\"}`, a `session_destroyed` event each) and revokes their refresh tokens at the IdP when it can.",
+        security: [sessionCookie],
+        parameters: [...csrfParameters, ...correlationParameters],
+        responses: {
+          '200': success('The other sessions are ended, on every replica.', json(ref('schemas', 'SessionsEnded')), { isRateLimited: true, headers: noStore }),
+          '401': signedOut,
+          '403': csrfRefused,
+          '429': rateLimited(limited),
+          '503': unavailable('Redis', limited),
+        },
+      },
+    },
+    '/auth/sessions/{handle}': {
+      delete: {
+        operationId: 'endSession',
+        tags: ['browser'],
+        summary: 'Sign out one other device',
+        description:
+          "Ends one of the user's other sessions on this frontend, named by its handle from GET /auth/sessions, and revokes its refresh token at the IdP when it can. The session making the request is not ended this way (409): that is POST /auth/logout, which also ends the IdP session.",
+        security: [sessionCookie],
+        parameters: [
+          { name: 'handle', in: 'path', required: true, description: 'A handle from GET /auth/sessions.', schema: { type: 'string' } },
+          ...csrfParameters,
+          ...correlationParameters,
+        ],
+        responses: {
+          '204': success('Ended, on every replica.', undefined, { isRateLimited: true, headers: noStore }),
+          '400': problem(400, 'Not a handle (22 base64url characters), or a malformed percent-escape in the path.', ['bad_request'], limited),
+          '401': signedOut,
+          '403': csrfRefused,
+          '404': problem(404, 'None of the user\'s sessions on this frontend has this handle: it ended already, or it is not theirs.', ['session_not_found'], limited),
+          '409': problem(409, 'The handle names the session making the request: sign out with POST /auth/logout.', ['current_session'], limited),
           '429': rateLimited(limited),
           '503': unavailable('Redis', limited),
         },

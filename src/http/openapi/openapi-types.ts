@@ -56,7 +56,7 @@ export interface OperationObject {
   readonly responses: Readonly<Record<string, ResponseObject | Reference>>;
 }
 
-export type HttpMethod = 'get' | 'post';
+export type HttpMethod = 'get' | 'post' | 'delete';
 
 export type PathItem = Partial<Readonly<Record<HttpMethod, OperationObject>>>;
 

@@ -56,6 +56,39 @@ export function componentSchemas(allowedEvents: readonly string[]): Record<strin
       },
       additionalProperties: false,
     },
+    SessionList: {
+      type: 'object',
+      description: "The user's sessions on this frontend, newest first. Never a session id, a token or anything that opens a session.",
+      required: ['sessions'],
+      properties: { sessions: { type: 'array', items: ref('schemas', 'Session') } },
+      additionalProperties: false,
+    },
+    Session: {
+      type: 'object',
+      required: ['handle', 'createdAt', 'lastSeenAt', 'device', 'current'],
+      properties: {
+        handle: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9_-]{22}$',
+          description: 'Names the session for DELETE /auth/sessions/{handle}: a keyed digest of its id, which opens nothing as a cookie and means nothing to another user.',
+        },
+        createdAt: { type: 'string', format: 'date-time', description: 'When the user logged in.' },
+        lastSeenAt: {
+          type: 'string',
+          format: 'date-time',
+          description: 'When the session was last used, to within a minute (the current session: now). Near the end of the absolute lifetime, the earliest it can have been.',
+        },
+        device: { type: ['string', 'null'], maxLength: 48, description: 'Browser and system the session was created on ("Firefox 133 on Linux"), or null when unknown.' },
+        current: { type: 'boolean', description: 'The session making this request.' },
+      },
+      additionalProperties: false,
+    },
+    SessionsEnded: {
+      type: 'object',
+      required: ['ended'],
+      properties: { ended: { type: 'integer', minimum: 0, description: 'How many of the other sessions were ended.' } },
+      additionalProperties: false,
+    },
     Logout: {
       type: 'object',
       required: ['logoutUrl'],
