@@ -6,7 +6,7 @@ import session from 'express-session';
 import type { Authorizer } from './authz/authorizer';
 import type { Config } from './config/config';
 import { NotFound } from './errors/app-error';
-import type { EventPublisher } from './events/security-events';
+import { publisherForFrontend, type EventPublisher } from './events/security-events';
 import { parseForwardedRequest } from './forwardauth/forwarded-request';
 import { RouteMatcher } from './forwardauth/route-matcher';
 import { hostnameOf } from './frontends/frontend-selector';
@@ -249,6 +249,7 @@ function frontendHandlers(deps: GatewayDependencies, shared: SharedParts, fronte
   const { metrics, logger, clock } = deps;
   const config = frontend.view;
   const { identityProvider } = frontend;
+  const events = publisherForFrontend(deps.events, config.frontendsFile === undefined ? undefined : frontend.config.name);
   const sessions = new FrontendSessionStore(deps.sessions, frontend.config.name);
   const leaseMs = deps.refreshLeaseMs ?? DEFAULT_REFRESH_LEASE_MS;
   const refresher = new SessionRefresher({
@@ -256,7 +257,7 @@ function frontendHandlers(deps: GatewayDependencies, shared: SharedParts, fronte
     sessionEnder: shared.sessionEnder,
     identityProvider,
     metrics,
-    events: deps.events,
+    events,
     logger,
     clock,
     leaseMs,
@@ -278,7 +279,7 @@ function frontendHandlers(deps: GatewayDependencies, shared: SharedParts, fronte
     observation: shared.observation,
     rateLimiter: shared.verifyRateLimiter,
     metrics,
-    events: deps.events,
+    events,
     logger,
     clock,
   });
@@ -289,7 +290,7 @@ function frontendHandlers(deps: GatewayDependencies, shared: SharedParts, fronte
     transactions: deps.transactions,
     trustedProxies: shared.trustedProxies,
     metrics,
-    events: deps.events,
+    events,
     logger,
     clock,
   };
@@ -309,7 +310,7 @@ function frontendHandlers(deps: GatewayDependencies, shared: SharedParts, fronte
       logoutTokens: deps.transactions,
       trustedProxies: shared.trustedProxies,
       metrics,
-      events: deps.events,
+      events,
       logger,
       clock,
     }),

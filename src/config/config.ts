@@ -50,6 +50,9 @@ export interface TlsConfig {
   readonly notAfter: Date;
 }
 
+/** The name of the one frontend made from the environment when FRONTENDS_FILE is unset. */
+export const DEFAULT_FRONTEND = 'default';
+
 /**
  * One SPA the gateway serves (SPEC section 10): selected by host and path
  * prefix, with its own origin, IdP client, cookie, lifetimes and routes. A
@@ -81,6 +84,8 @@ export interface Config {
     readonly port: number;
     /** scheme://host[:port] of the browser-facing app. */
     readonly publicOrigin: string;
+    /** The frontend's name (DEFAULT_FRONTEND without FRONTENDS_FILE): the `frontend` label. */
+    readonly frontend: string;
     /** The frontend's path prefix ("" for the environment's frontend): its /auth routes and its root live under it. */
     readonly basePath: string;
     readonly isHttps: boolean;

@@ -93,7 +93,7 @@ export function parseFrontends(text: string, defaults: Config): FrontendsResult 
 /** The environment's one frontend: what the gateway serves without FRONTENDS_FILE, on every host. */
 export function environmentFrontend(config: Omit<Config, 'frontends' | 'frontendsFile'>): FrontendConfig {
   return {
-    name: 'default',
+    name: config.server.frontend,
     hosts: undefined,
     pathPrefix: '',
     publicOrigin: config.server.publicOrigin,
@@ -113,7 +113,7 @@ export function environmentFrontend(config: Omit<Config, 'frontends' | 'frontend
 export function frontendView(config: Config, frontend: FrontendConfig): Config {
   return {
     ...config,
-    server: { ...config.server, publicOrigin: frontend.publicOrigin, basePath: frontend.pathPrefix, isHttps: frontend.isHttps },
+    server: { ...config.server, frontend: frontend.name, publicOrigin: frontend.publicOrigin, basePath: frontend.pathPrefix, isHttps: frontend.isHttps },
     oidc: frontend.oidc,
     session: { ...config.session, ...frontend.session },
     routes: frontend.routes,

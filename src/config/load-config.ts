@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { EXAMPLES, envSchema, type Env } from './env-schema';
 import { DEFAULT_ROUTES, loadRoutesFile, type RouteConfig } from './routes';
 import { environmentFrontend, loadFrontendsFile } from './frontends-file';
-import type { ClientAuthentication, Config, RedisConfig, TlsConfig } from './config';
+import { DEFAULT_FRONTEND, type ClientAuthentication, type Config, type RedisConfig, type TlsConfig } from './config';
 import { readClientPrivateKey, type ClientPrivateKey } from './client-private-key';
 import { packageVersion } from './package-version';
 
@@ -48,6 +48,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
     server: {
       port: env.PORT,
       publicOrigin: publicUrl.origin,
+      frontend: DEFAULT_FRONTEND,
       basePath: '',
       isHttps,
       environment: env.ENVIRONMENT,

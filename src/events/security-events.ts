@@ -34,6 +34,8 @@ export const securityEventSchema = z
     clientAddress: z.string().max(64).optional(),
     reason: z.string().regex(/^[a-z0-9_]{1,64}$/).optional(),
     route: z.string().max(64).optional(),
+    /** The FRONTENDS_FILE frontend whose routes saw it (absent without a file, and for events no frontend owns). */
+    frontend: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/).optional(),
   })
   .strict();
 export type SecurityEvent = z.infer<typeof securityEventSchema>;
@@ -52,6 +54,7 @@ export interface SecurityEventInput {
   readonly clientAddress?: string;
   readonly reason?: string;
   readonly route?: string;
+  readonly frontend?: string;
 }
 
 /**
@@ -97,4 +100,18 @@ export function toSecurityEvent(input: SecurityEventInput, now: Date): SecurityE
     ...(sessionId ? { sessionHash: hashSessionId(sessionId) } : {}),
     ...Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined)),
   });
+}
+
+/**
+ * The publisher as one FRONTENDS_FILE frontend's routes use it: every event
+ * names the frontend, so an operator can tell which SPA a login failure or a
+ * CSRF refusal came from. Without a file there is one frontend and no label.
+ */
+export function publisherForFrontend(events: EventPublisher, frontend: string | undefined): EventPublisher {
+  if (frontend === undefined) return events;
+  return {
+    publish: (event) => events.publish({ ...event, frontend }),
+    health: () => events.health(),
+    close: () => events.close(),
+  };
 }

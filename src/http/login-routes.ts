@@ -108,7 +108,7 @@ export function createCallbackHandler(deps: AuthRouteDependencies) {
       };
       req.session.auth = auth;
       await sessionOps.save(req);
-      deps.metrics.sessionsCreated.inc();
+      deps.metrics.sessionsCreated.inc({ frontend: deps.config.server.frontend });
       deps.events.publish({ type: 'login_success', severity: 'info', sessionId: req.session.id, subject: login.user.sub, requestId: res.locals.requestId, clientAddress });
       deps.events.publish({ type: 'session_created', severity: 'info', sessionId: req.session.id, subject: login.user.sub });
       res.set('Cache-Control', 'no-store').redirect(302, transaction.returnTo);

@@ -1,3 +1,4 @@
+import { DEFAULT_FRONTEND } from '../config/config';
 /** Who is logged in, as the SPA and the upstream identity headers see it. */
 export interface SessionUser {
   readonly sub: string;
@@ -51,8 +52,7 @@ export interface AuthenticatedSession {
   readonly device?: string;
 }
 
-/** The name of the one frontend made from the environment when FRONTENDS_FILE is unset. */
-export const DEFAULT_FRONTEND = 'default';
+export { DEFAULT_FRONTEND };
 
 /**
  * What a SessionStore keeps under a session id: the gateway's own format,

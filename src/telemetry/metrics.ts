@@ -34,7 +34,7 @@ export class GatewayMetrics {
   readonly httpRequests = this.counter('http_requests_total', 'HTTP requests by route template', ['method', 'endpoint', 'status']);
   readonly httpDuration = this.histogram('http_request_duration_seconds', 'HTTP request duration by route template', ['method', 'endpoint', 'status']);
   readonly activeSessions = new Gauge({ name: 'bff_active_sessions_total', help: 'Sessions currently alive', registers: [this.registry] });
-  readonly sessionsCreated = this.counter('bff_sessions_created_total', 'Sessions created by a login', []);
+  readonly sessionsCreated = this.counter('bff_sessions_created_total', 'Sessions created by a login, by frontend', ['frontend']);
   readonly sessionsDestroyed = this.counter('bff_sessions_destroyed_total', 'Sessions destroyed, by reason', ['reason']);
   private readonly sessionCacheRequests = this.counter('bff_session_cache_requests_total', 'Session lookups answered from process memory (hit) or the store (miss)', ['result']);
   /** Children made once: /verify counts on every call. */

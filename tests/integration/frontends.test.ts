@@ -115,6 +115,10 @@ describe('several frontends in one gateway (FRONTENDS_FILE)', () => {
     expect(((await adminUser.json()) as { sub: string }).sub).toBe('bob');
     expect((await verify(shopBrowser, '127.0.0.1', '/api/orders')).status).toBe(200);
     expect((await verify(adminBrowser, '127.0.0.1', '/admin/api/users')).status).toBe(200);
+    const metrics = await gateway.metricsText();
+    expect(metricValue(metrics, 'bff_sessions_created_total', { frontend: 'shop' })).toBeGreaterThan(0);
+    expect(metricValue(metrics, 'bff_sessions_created_total', { frontend: 'admin' })).toBeGreaterThan(0);
+    expect(metricValue(metrics, 'bff_frontends')).toBeGreaterThanOrEqual(2);
   });
 
   it("refuses one frontend's session on another's routes, under either cookie name", async () => {
