@@ -1,6 +1,6 @@
 import type { TokenSet } from '../session/session-data';
 import type { Clock } from '../shared/clock';
-import { BoundedCache } from '../support/bounded-cache';
+import { LRUCache } from 'lru-cache';
 import type { IdentityProvider } from './identity-provider';
 
 /** An exchanged token is reused until this close to its expiry. */
@@ -14,7 +14,8 @@ const REUSE_MARGIN_MS = 60_000;
  * on another replica, and nothing rotates.
  */
 export class AudienceTokens {
-  private readonly cache = new BoundedCache<string, { token: string; expiresAt: number }>(20_000);
+  // Least recently used first out: a flood of new sessions cannot wipe every other session's tokens at once.
+  private readonly cache = new LRUCache<string, { token: string; expiresAt: number }>({ max: 20_000 });
   private readonly inFlight = new Map<string, Promise<string>>();
 
   constructor(
@@ -30,7 +31,10 @@ export class AudienceTokens {
     if (running) return running;
     const exchange = this.identityProvider
       .exchange(tokens.accessToken, audience)
-      .then((exchanged) => this.cache.set(key, { token: exchanged.accessToken, expiresAt: exchanged.expiresAt }).token)
+      .then((exchanged) => {
+        this.cache.set(key, { token: exchanged.accessToken, expiresAt: exchanged.expiresAt });
+        return exchanged.accessToken;
+      })
       .finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, exchange);
     return exchange;

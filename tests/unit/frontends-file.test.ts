@@ -1,4 +1,5 @@
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FrontendConfig } from '../../src/config/config';
@@ -136,6 +137,21 @@ describe('FRONTENDS_FILE', () => {
     writeFileSync(file, 'frontends:\n  - name: shop\n    publicUrl: https://a.example.com/x\n');
     expect(() => loadConfig({ ...ENV, FRONTENDS_FILE: file })).toThrow(`FRONTENDS_FILE: ${file} frontends.0.publicUrl: must be an http(s) origin`);
     expect(() => loadConfig({ ...ENV, FRONTENDS_FILE: join(directory, 'missing.yaml') })).toThrow('cannot be read (ENOENT)');
+  });
+
+  it('accepts the shipped deploy/frontends.example.yaml, given the secrets it names', () => {
+    const secrets = mkdtempSync(join(tmpdir(), 'bff-frontends-secrets-'));
+    writeFileSync(join(secrets, 'shop-bff-client-secret'), 'shop-secret\n');
+    writeFileSync(join(secrets, 'partners-bff-client-secret'), 'partners-secret\n');
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    writeFileSync(join(secrets, 'shop-admin-bff.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const example = readFileSync(join(__dirname, '..', '..', 'deploy', 'frontends.example.yaml'), 'utf8').replaceAll('/run/secrets/', `${secrets}/`);
+    const result = parseFrontends(example, defaults);
+    expect('problems' in result ? result.problems : []).toEqual([]);
+    const [shop, admin, partners] = 'frontends' in result ? result.frontends : [];
+    expect(shop?.oidc).toMatchObject({ clientId: 'shop-bff', clientAuthentication: { method: 'client_secret_basic', clientSecret: 'shop-secret' } });
+    expect(admin).toMatchObject({ pathPrefix: '/admin', hosts: ['shop.example.com'], oidc: { clientAuthentication: { method: 'private_key_jwt' } } });
+    expect(partners).toMatchObject({ hosts: ['partners.example.com', 'partner.example.com'], oidc: { scopes: ['openid', 'profile', 'email', 'offline_access'] } });
   });
 
   it('without a file serves one frontend from the environment, on every host', () => {
