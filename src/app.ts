@@ -122,6 +122,11 @@ function frameworkApp(routes: express.Router): Express {
   return app;
 }
 
+/** A session's idle expiry slides at most this often: well inside its idle timeout, and at least once a minute. */
+function touchIntervalMs(idleTtlSeconds: number): number {
+  return Math.min(TOUCH_INTERVAL_MS, (idleTtlSeconds * 1000) / 4);
+}
+
 /** See the PUBLIC_URL comment where it is mounted. */
 function assumeHttpsHop(req: Request, _res: Response, next: NextFunction): void {
   req.headers['x-forwarded-proto'] = 'https';
@@ -161,7 +166,7 @@ export function assemble(deps: GatewayDependencies): {
 } {
   const { config, metrics, logger } = deps;
   const trustedProxies = new TrustedProxies(config.server.trustedProxies);
-  const touchThrottle = new TouchThrottle(Math.min(TOUCH_INTERVAL_MS, (config.session.idleTtlSeconds * 1000) / 4));
+  const touchThrottle = new TouchThrottle(touchIntervalMs(config.session.idleTtlSeconds));
   const sessionEnder = new SessionEnder({ store: deps.sessions, metrics, events: deps.events });
   sessionEnder.onEnd((sessionId) => touchThrottle.forget(sessionId));
   const rateLimit = (scope: string, requestsPerMinute: number) =>
@@ -274,7 +279,7 @@ function frontendHandlers(deps: GatewayDependencies, shared: SharedParts, fronte
     authorizer: deps.authorizer,
     audienceTokens: new AudienceTokens(identityProvider, clock),
     bearerTokens: frontend.bearerTokens,
-    touchThrottle: shared.touchThrottle,
+    touchThrottle: shared.touchThrottle.withInterval(touchIntervalMs(config.session.idleTtlSeconds)),
     sessionEnder: shared.sessionEnder,
     observation: shared.observation,
     rateLimiter: shared.verifyRateLimiter,

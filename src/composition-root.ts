@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { GatewayDependencies } from './app';
 import { createAuthorizer } from './authz/create-authorizer';
-import type { Config, FrontendConfig, RedisConfig } from './config/config';
+import { DEFAULT_FRONTEND, type Config, type FrontendConfig, type RedisConfig } from './config/config';
+import type { StoredSession } from './session/session-data';
 import { frontendView, loadFrontendsFile } from './config/frontends-file';
 import { watchConfigFile } from './frontends/file-watcher';
 import { ServedFrontends, type GatewayFrontend, type ReloadOutcome } from './frontends/served-frontends';
@@ -56,7 +57,12 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
   const sessionSecrets = config.session.secrets ?? [randomSecretForDevelopment(logger)];
   const closers: Array<() => Promise<void> | void> = [];
 
-  const storage = buildStorage(config, sessionSecrets, clock, metrics, logger, breakerOptions);
+  // A session idles out after its own frontend's timeout. The stores are built before the frontends,
+  // so they ask whatever is served when they write (a reload changes it for the next write).
+  let frontends: ServedFrontends<GatewayFrontend> | undefined;
+  const idleTtlSecondsOf = (record: StoredSession): number =>
+    frontends?.named(record.auth.frontend ?? DEFAULT_FRONTEND)?.config.session.idleTtlSeconds ?? config.session.idleTtlSeconds;
+  const storage = buildStorage(config, sessionSecrets, idleTtlSecondsOf, clock, metrics, logger, breakerOptions);
   closers.push(storage.close);
   const activeSessions = new BackgroundTask(
     'active_sessions_count',
@@ -79,7 +85,7 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
       `development IdP enabled: open ${config.server.publicOrigin}/ and log in as ${developmentIdp.demoUser} with any password (never use this in production)`,
     );
   }
-  const frontends = new ServedFrontends<GatewayFrontend>(
+  frontends = new ServedFrontends<GatewayFrontend>(
     {
       build: (frontend) => buildFrontend(config, frontend, { developmentIdp, breakerOptions, metrics, logger, clock }),
       file: config.frontendsFile,
@@ -239,13 +245,14 @@ interface Storage {
 function buildStorage(
   config: Config,
   sessionSecrets: readonly string[],
+  idleTtlSecondsOf: (record: StoredSession) => number,
   clock: Clock,
   metrics: GatewayMetrics,
   logger: Logger,
   breakerOptions: Omit<BreakerOptions, 'timeoutMs'>,
 ): Storage {
   // Sessions are sealed whole, with keys derived from the session secrets: a Redis dump yields no token and no personal data.
-  const sessionOptions = { sealer: new SessionSealer(sessionSecrets), idleTtlSeconds: config.session.idleTtlSeconds, clock };
+  const sessionOptions = { sealer: new SessionSealer(sessionSecrets), idleTtlSecondsOf, clock };
   if (config.redis.kind === 'memory') {
     logger.warn('REDIS_URL is unset: sessions are kept in memory (one process only, lost on restart)');
     return {

@@ -36,6 +36,7 @@ export interface ReloadOutcome {
 
 interface ServedSet<T> {
   readonly all: readonly T[];
+  readonly byName: ReadonlyMap<string, T>;
   readonly selector: FrontendSelector<T & FrontendRuntime>;
 }
 
@@ -74,6 +75,11 @@ export class ServedFrontends<T extends FrontendRuntime> {
 
   select(hostname: string | undefined, path: string): T | undefined {
     return this.served.selector.select(hostname, path);
+  }
+
+  /** The frontend served under `name` now, if any. */
+  named(name: string): T | undefined {
+    return this.served.byName.get(name);
   }
 
   /** Every frontend ready (tests and start-up wait on it). */
@@ -147,7 +153,7 @@ export class ServedFrontends<T extends FrontendRuntime> {
   }
 
   private serve(all: readonly T[]): ServedSet<T> {
-    return { all, selector: new FrontendSelector(all) };
+    return { all, byName: new Map(all.map((frontend) => [frontend.config.name, frontend])), selector: new FrontendSelector(all) };
   }
 }
 

@@ -11,7 +11,8 @@ interface Entry {
 
 export interface MemorySessionStoreOptions {
   readonly sealer: SessionSealer;
-  readonly idleTtlSeconds: number;
+  /** The idle timeout of a session: its frontend's (FRONTENDS_FILE), else SESSION_IDLE_TTL_SECONDS. */
+  readonly idleTtlSecondsOf: (record: StoredSession) => number;
   readonly clock: Clock;
 }
 
@@ -24,13 +25,13 @@ export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, Entry>();
   private readonly locks = new Map<string, { holder: number; expiresAt: number }>();
   private readonly sealer: SessionSealer;
-  private readonly idleTtlSeconds: number;
+  private readonly idleTtlSecondsOf: (record: StoredSession) => number;
   private readonly clock: Clock;
   private nextHolder = 1;
 
   constructor(options: MemorySessionStoreOptions) {
     this.sealer = options.sealer;
-    this.idleTtlSeconds = options.idleTtlSeconds;
+    this.idleTtlSecondsOf = options.idleTtlSecondsOf;
     this.clock = options.clock;
   }
 
@@ -45,7 +46,7 @@ export class MemorySessionStore implements SessionStore {
   async touch(sessionId: string, record: StoredSession): Promise<void> {
     const entry = this.live(sessionId);
     if (!entry) return;
-    const ttl = sessionTtlSeconds(record, this.idleTtlSeconds, this.clock.now());
+    const ttl = sessionTtlSeconds(record, this.idleTtlSecondsOf(record), this.clock.now());
     if (ttl <= 0) this.sessions.delete(sessionId);
     else this.sessions.set(sessionId, { sealed: entry.sealed, expiresAt: this.clock.now() + ttl * 1000 });
   }
@@ -83,7 +84,7 @@ export class MemorySessionStore implements SessionStore {
     for (const sessionId of [...this.sessions.keys()]) {
       const entry = this.live(sessionId);
       const record = entry && this.sealer.open(sessionId, entry.sealed);
-      if (entry && record?.auth.user.sub === sub) listed.push({ sessionId, record, lastSeenAt: lastSeenAt(record, entry.expiresAt, this.idleTtlSeconds, now) });
+      if (entry && record?.auth.user.sub === sub) listed.push({ sessionId, record, lastSeenAt: lastSeenAt(record, entry.expiresAt, this.idleTtlSecondsOf(record), now) });
     }
     return listed;
   }
@@ -130,7 +131,7 @@ export class MemorySessionStore implements SessionStore {
 
   /** The one write path, for saves and refresh commits alike. */
   private write(sessionId: string, record: StoredSession): boolean {
-    const ttl = sessionTtlSeconds(record, this.idleTtlSeconds, this.clock.now());
+    const ttl = sessionTtlSeconds(record, this.idleTtlSecondsOf(record), this.clock.now());
     if (ttl <= 0) {
       this.sessions.delete(sessionId);
       return false;

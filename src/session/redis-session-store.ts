@@ -71,7 +71,8 @@ export interface RedisSessionStoreOptions {
   readonly client: RedisClient;
   readonly guard: RedisGuard;
   readonly sealer: SessionSealer;
-  readonly idleTtlSeconds: number;
+  /** The idle timeout of a session: its frontend's (FRONTENDS_FILE), else SESSION_IDLE_TTL_SECONDS. */
+  readonly idleTtlSecondsOf: (record: StoredSession) => number;
   readonly clock: Clock;
 }
 
@@ -90,14 +91,14 @@ export class RedisSessionStore implements SessionStore {
   private readonly client: RedisClient;
   private readonly guard: RedisGuard;
   private readonly sealer: SessionSealer;
-  private readonly idleTtlSeconds: number;
+  private readonly idleTtlSecondsOf: (record: StoredSession) => number;
   private readonly clock: Clock;
 
   constructor(options: RedisSessionStoreOptions) {
     this.client = options.client;
     this.guard = options.guard;
     this.sealer = options.sealer;
-    this.idleTtlSeconds = options.idleTtlSeconds;
+    this.idleTtlSecondsOf = options.idleTtlSecondsOf;
     this.clock = options.clock;
   }
 
@@ -109,7 +110,7 @@ export class RedisSessionStore implements SessionStore {
   async save(sessionId: string, record: StoredSession): Promise<void> {
     const now = this.clock.now();
     // A session past its absolute expiry is not stored at all (and a negative EXPIRE would drop a whole index bucket).
-    if (sessionTtlSeconds(record, this.idleTtlSeconds, now) <= 0) return this.destroy(sessionId);
+    if (sessionTtlSeconds(record, this.idleTtlSecondsOf(record), now) <= 0) return this.destroy(sessionId);
     // Findable by back-channel logout before it exists: a session the IdP ends can never be missed.
     await this.indexIdpSession(sessionId, record, now);
     await this.write(sessionId, record, (sealed, ttlSeconds) =>
@@ -119,7 +120,7 @@ export class RedisSessionStore implements SessionStore {
 
   async touch(sessionId: string, record: StoredSession): Promise<void> {
     const now = this.clock.now();
-    const ttl = sessionTtlSeconds(record, this.idleTtlSeconds, now);
+    const ttl = sessionTtlSeconds(record, this.idleTtlSecondsOf(record), now);
     if (ttl <= 0) return this.destroy(sessionId);
     const isAlive = (await this.guard('expire', () => this.client.expire(SESSION_KEY_PREFIX + sessionId, ttl))) === 1;
     // A session destroyed in the meantime must not come back into the active index.
@@ -177,7 +178,7 @@ export class RedisSessionStore implements SessionStore {
         // Idle-expired or destroyed since it was filed, or filed under a colliding digest.
         if (!record || ttlMs < 0 || record.auth.user.sub !== sub) return undefined;
         const now = this.clock.now();
-        return { sessionId, record, lastSeenAt: lastSeenAt(record, now + ttlMs, this.idleTtlSeconds, now) };
+        return { sessionId, record, lastSeenAt: lastSeenAt(record, now + ttlMs, this.idleTtlSecondsOf(record), now) };
       }),
     );
     return found.filter((session) => session !== undefined);
@@ -210,7 +211,7 @@ export class RedisSessionStore implements SessionStore {
    */
   private async write(sessionId: string, record: StoredSession, store: (sealed: Buffer, ttlSeconds: number) => Promise<boolean>): Promise<boolean> {
     const now = this.clock.now();
-    const ttlSeconds = sessionTtlSeconds(record, this.idleTtlSeconds, now);
+    const ttlSeconds = sessionTtlSeconds(record, this.idleTtlSecondsOf(record), now);
     if (ttlSeconds <= 0) return false;
     const isWritten = await store(this.sealer.seal(sessionId, record), ttlSeconds);
     if (isWritten) await this.markActive(sessionId, now + ttlSeconds * 1000);

@@ -11,13 +11,14 @@ const DEFAULT_MAX_ENTRIES = 100_000;
  * nothing else.
  */
 export class TouchThrottle {
-  private readonly lastTouched: LRUCache<string, number>;
-
   constructor(
     private readonly intervalMs: number,
-    maxEntries = DEFAULT_MAX_ENTRIES,
-  ) {
-    this.lastTouched = new LRUCache({ max: maxEntries });
+    private readonly lastTouched = new LRUCache<string, number>({ max: DEFAULT_MAX_ENTRIES }),
+  ) {}
+
+  /** The same memory of touches at another interval: for a frontend with its own idle timeout. */
+  withInterval(intervalMs: number): TouchThrottle {
+    return new TouchThrottle(intervalMs, this.lastTouched);
   }
 
   /** True when the caller should touch now; records the touch. */

@@ -52,7 +52,7 @@ interface StoreUnderTest {
 function memoryStore(): StoreUnderTest {
   const clock = new MovableClock();
   return {
-    sessions: new MemorySessionStore({ sealer: new SessionSealer([SECRET]), idleTtlSeconds: IDLE_TTL_SECONDS, clock }),
+    sessions: new MemorySessionStore({ sealer: new SessionSealer([SECRET]), idleTtlSecondsOf: () => IDLE_TTL_SECONDS, clock }),
     transactions: new MemoryLoginTransactionStore(clock),
     clock,
     passTime: async (ms) => clock.advance(ms),
@@ -63,7 +63,7 @@ const passThrough: RedisGuard = (_operation, command) => command();
 
 /** A RedisSessionStore on `deployment` with its own secrets: another replica's view of the same Redis. */
 function redisStoreOn(deployment: RedisDeployment, clock: MovableClock, secrets: readonly string[] = [SECRET]): RedisSessionStore {
-  return new RedisSessionStore({ client: deployment.client, guard: passThrough, sealer: new SessionSealer(secrets), idleTtlSeconds: IDLE_TTL_SECONDS, clock });
+  return new RedisSessionStore({ client: deployment.client, guard: passThrough, sealer: new SessionSealer(secrets), idleTtlSecondsOf: () => IDLE_TTL_SECONDS, clock });
 }
 
 /** An empty store on `deployment`. */

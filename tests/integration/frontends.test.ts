@@ -1,6 +1,7 @@
 import { writeFileSync, mkdtempSync, rmSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { stringify as toYaml } from 'yaml';
 import { Browser, DEFAULT_USER_AGENT, loginWithIdp } from '../support/browser';
 import { metricValue, startGateway, TEST_SESSION_SECRET, type RunningGateway } from '../support/gateway';
@@ -20,6 +21,9 @@ const CLIENTS = {
   partner: { client_id: 'partner-client', client_secret: 'partner-client-secret-0123456789abcdef' },
 } as const;
 
+/** The admin frontend's own idle timeout; the others take SESSION_IDLE_TTL_SECONDS' default, 1800 s. */
+const ADMIN_IDLE_TTL_SECONDS = 300;
+
 interface Frontend {
   name: keyof typeof CLIENTS;
   publicUrl: string;
@@ -27,7 +31,7 @@ interface Frontend {
 }
 
 describe('several frontends in one gateway (FRONTENDS_FILE)', () => {
-  let redis: RedisServer;
+  let redisServer: RedisServer;
   let idp: TestIdp;
   let gateway: RunningGateway;
   let directory: string;
@@ -39,7 +43,7 @@ describe('several frontends in one gateway (FRONTENDS_FILE)', () => {
   const entry = (frontend: Frontend) => ({
     name: frontend.name,
     publicUrl: frontend.publicUrl,
-    ...(frontend.pathPrefix ? { pathPrefix: frontend.pathPrefix } : {}),
+    ...(frontend.pathPrefix ? { pathPrefix: frontend.pathPrefix, session: { idleTtlSeconds: ADMIN_IDLE_TTL_SECONDS } } : {}),
     oidc: { issuer: idp.issuer, clientId: CLIENTS[frontend.name].client_id, clientSecret: CLIENTS[frontend.name].client_secret },
   });
   const shop = (): Frontend => ({ name: 'shop', publicUrl: shopUrl });
@@ -58,7 +62,7 @@ describe('several frontends in one gateway (FRONTENDS_FILE)', () => {
     port = await getFreePort();
     shopUrl = `http://127.0.0.1:${port}`;
     partnerUrl = `http://localhost:${port}`;
-    redis = await startRedis();
+    redisServer = await startRedis();
     idp = await startTestIdp({
       clients: [
         bffTestClient({ ...CLIENTS.shop, redirect_uris: [`${shopUrl}/auth/callback`], post_logout_redirect_uris: [`${shopUrl}/`] }),
@@ -69,13 +73,13 @@ describe('several frontends in one gateway (FRONTENDS_FILE)', () => {
     directory = mkdtempSync(join(tmpdir(), 'bff-frontends-'));
     file = join(directory, 'frontends.yaml');
     writeFrontends(frontendsFile(shop(), admin()));
-    gateway = await startGateway({ port, env: { FRONTENDS_FILE: file, SESSION_SECRET: TEST_SESSION_SECRET, REDIS_URL: redis.url } });
+    gateway = await startGateway({ port, env: { FRONTENDS_FILE: file, SESSION_SECRET: TEST_SESSION_SECRET, REDIS_URL: redisServer.url } });
   }, 60_000);
 
   afterAll(async () => {
     await gateway?.close();
     await idp?.stop();
-    await redis?.stop();
+    await redisServer?.stop();
     if (directory) rmSync(directory, { recursive: true, force: true });
   });
 
@@ -137,6 +141,22 @@ describe('several frontends in one gateway (FRONTENDS_FILE)', () => {
     // Each is still good where it belongs.
     expect((await verifyWithCookie(`bff-shop=${shopCookie}`, '/api/orders')).status).toBe(200);
     expect((await verifyWithCookie(`bff-admin=${adminCookie}`, '/admin/api/users')).status).toBe(200);
+  });
+
+  it("keeps each frontend's session for its own idle timeout", async () => {
+    const redis = new Redis(redisServer.url);
+    try {
+      const keyOf = (browser: Browser, cookie: string) => `bff:sess:${decodeURIComponent(browser.cookie(cookie, shopUrl) ?? '').slice(2, 45)}`;
+      const shopBrowser = await logInTo(shopUrl, 'alice');
+      const adminBrowser = await logInTo(`${shopUrl}/admin`, 'bob');
+      expect((await verify(adminBrowser, '127.0.0.1', '/admin/api/users')).status).toBe(200);
+      const adminTtl = await redis.ttl(keyOf(adminBrowser, 'bff-admin'));
+      expect(adminTtl).toBeGreaterThan(ADMIN_IDLE_TTL_SECONDS - 60);
+      expect(adminTtl).toBeLessThanOrEqual(ADMIN_IDLE_TTL_SECONDS);
+      expect(await redis.ttl(keyOf(shopBrowser, 'bff-shop'))).toBeGreaterThan(1700);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('selects the frontend on the normalised path, so dot segments cannot cross into another', async () => {

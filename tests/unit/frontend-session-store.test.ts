@@ -6,7 +6,7 @@ import { SECRET, sessionId, sessionOf } from '../contract/session-values';
 /** The one place a session is tied to its frontend (SPEC section 10), over the real in-memory store. */
 describe('a frontend’s view of the shared session store', () => {
   const now = Date.now();
-  const shared = () => new MemorySessionStore({ sealer: new SessionSealer([SECRET]), idleTtlSeconds: 600, clock: { now: () => now } });
+  const shared = () => new MemorySessionStore({ sealer: new SessionSealer([SECRET]), idleTtlSecondsOf: () => 600, clock: { now: () => now } });
 
   it('stamps what it saves with its frontend, and reads another frontend’s session as none', async () => {
     const store = shared();

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { TouchThrottle } from '../../src/session/touch-throttle';
 
 const T0 = 1_700_000_000_000;
@@ -41,15 +42,25 @@ describe('TouchThrottle', () => {
   });
 
   it('forgets the least recently touched session once maxEntries is reached, which only costs it an extra touch', () => {
-    const throttle = new TouchThrottle(INTERVAL_MS, 2);
+    const throttle = new TouchThrottle(INTERVAL_MS, new LRUCache<string, number>({ max: 2 }));
     throttle.shouldTouch('session-a', T0);
     throttle.shouldTouch('session-b', T0);
     throttle.shouldTouch('session-c', T0);
     expect(throttle.shouldTouch('session-a', T0 + 1)).toBe(true);
   });
 
+  it('shares what it remembers with a throttle at another interval (a frontend with its own idle timeout)', () => {
+    const throttle = new TouchThrottle(INTERVAL_MS);
+    const faster = throttle.withInterval(INTERVAL_MS / 4);
+    faster.shouldTouch('session-a', T0);
+    expect(faster.shouldTouch('session-a', T0 + INTERVAL_MS / 4 - 1)).toBe(false);
+    expect(faster.shouldTouch('session-a', T0 + INTERVAL_MS / 4)).toBe(true);
+    throttle.forget('session-a');
+    expect(faster.shouldTouch('session-a', T0 + INTERVAL_MS / 4 + 1)).toBe(true);
+  });
+
   it('keeps throttling the sessions it still remembers when a new one pushes the oldest out', () => {
-    const throttle = new TouchThrottle(INTERVAL_MS, 2);
+    const throttle = new TouchThrottle(INTERVAL_MS, new LRUCache<string, number>({ max: 2 }));
     throttle.shouldTouch('session-a', T0);
     throttle.shouldTouch('session-b', T0);
     throttle.shouldTouch('session-c', T0);
