@@ -11,7 +11,7 @@ import {
   logoutAtIdp,
 } from '../support/browser';
 import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp';
-import { getFreePort } from '../support/ports';
+import { reservePort } from '../support/ports';
 import { startRedis } from '../support/redis';
 
 interface RelyingParty {
@@ -26,8 +26,8 @@ interface RelyingParty {
 
 /** A tiny node:http "gateway" that records what the IdP sends it. */
 async function startRelyingParty(): Promise<RelyingParty> {
-  const port = await getFreePort();
-  const origin = `http://127.0.0.1:${port}`;
+  const port = await reservePort();
+  const origin = `http://127.0.0.1:${port.port}`;
   const callbacks: string[] = [];
   const logoutTokens: string[] = [];
   const server: Server = createServer((req, res) => {
@@ -52,7 +52,7 @@ async function startRelyingParty(): Promise<RelyingParty> {
     if (url.pathname === '/logged-out') return { status: 200, body: 'logged out' };
     return { status: 404, body: 'not found' };
   }
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await port.handOver(server);
   return {
     origin,
     callbackUrl: `${origin}/cb`,
@@ -374,8 +374,8 @@ describe('the simulated browser', () => {
   let origin: string;
 
   beforeAll(async () => {
-    const port = await getFreePort();
-    origin = `http://127.0.0.1:${port}`;
+    const port = await reservePort();
+    origin = `http://127.0.0.1:${port.port}`;
     server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', origin);
       switch (url.pathname) {
@@ -407,7 +407,7 @@ describe('the simulated browser', () => {
           res.writeHead(404).end();
       }
     });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    await port.handOver(server);
   });
 
   afterAll(async () => {
