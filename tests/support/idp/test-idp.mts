@@ -1,6 +1,7 @@
 // The test identity provider: oidc-provider 9 in its own process, started by
 // tests/support/idp.ts. Node runs this file directly with type stripping, so
-// only erasable TypeScript is allowed and only npm packages may be imported.
+// only erasable TypeScript is allowed and only npm packages may be imported
+// (type-only imports are erased, so the shapes it shares with idp.ts come from there).
 //
 // Configuration arrives as JSON in TEST_IDP_CONFIG. Once listening it prints
 // exactly one line, `READY <issuer>`, on stdout. Test-only control endpoints
@@ -17,6 +18,7 @@ import type {
   KoaContextWithOIDC,
 } from 'oidc-provider';
 import type { Next } from 'koa';
+import type { ClientAssertionSeen, TestIdpStats } from '../idp.js';
 import { errors as oidcErrors } from 'oidc-provider';
 import { SignJWT, exportJWK, importJWK, type JWK, type JWTHeaderParameters } from 'jose';
 
@@ -251,31 +253,8 @@ function displayNameOf(accountId: string): string {
 // ---------------------------------------------------------------------------
 // Test switches and counters.
 
-interface Stats {
-  refreshGrants: Record<string, number>;
-  refreshErrors: Record<string, number>;
-  codeGrants: number;
-  /** Every request that reached the token endpoint, injected failures included. */
-  tokenRequests: number;
-  /** Token requests answered by the token-failure switch instead of the provider. */
-  injectedFailures: number;
-  /** RFC 8693 exchanges per "sub audience". */
-  tokenExchanges: Record<string, number>;
-  /** How clients authenticated, per "endpoint method" (e.g. "token private_key_jwt"), whether or not the IdP accepted it. */
-  clientAuthentications: Record<string, number>;
-  /** The last client assertion (private_key_jwt) presented at any endpoint, decoded, not verified. */
-  lastClientAssertion: ClientAssertionSeen | null;
-  /** Pushed authorization requests the IdP accepted (201). */
-  pushedAuthorizationRequests: number;
-  /** Authorization requests arriving at the authorization endpoint: by request_uri (pushed) or with their parameters in the URL (plain). */
-  authorizationRequests: { pushed: number; plain: number };
-}
-
-interface ClientAssertionSeen {
-  endpoint: string;
-  header: Record<string, unknown>;
-  claims: Record<string, unknown>;
-}
+// The counters as tests/support/idp.ts reads them from GET /__test/stats.
+type Stats = TestIdpStats;
 
 function emptyStats(): Stats {
   return {
@@ -292,10 +271,16 @@ function emptyStats(): Stats {
   };
 }
 
+/** An error the token or PAR endpoint answers instead of the provider. */
+interface InjectedFailure {
+  status: number;
+  error: string;
+}
+
 const switches: {
   tokenDelayMs: number;
-  tokenFailure: { status: number; error: string } | null;
-  parFailure: { status: number; error: string } | null;
+  tokenFailure: InjectedFailure | null;
+  parFailure: InjectedFailure | null;
 } = {
   tokenDelayMs: 0,
   tokenFailure: null,
@@ -305,6 +290,14 @@ let stats = emptyStats();
 
 function increment(counter: Record<string, number>, key: string): void {
   counter[key] = (counter[key] ?? 0) + 1;
+}
+
+/** The body of POST /__test/token-failure or /__test/par-failure: `{ status, error? }` sets a failure, `{ status: null }` clears it. */
+function injectedFailureFrom(body: Record<string, unknown>): { failure: InjectedFailure | null } | undefined {
+  const { status, error } = body;
+  if (status === null) return { failure: null };
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 599) return undefined;
+  return { failure: { status, error: typeof error === 'string' ? error : defaultErrorFor(status) } };
 }
 
 function defaultErrorFor(status: number): string {
@@ -736,32 +729,21 @@ async function handleControl(ctx: KoaContextWithOIDC): Promise<void> {
       ctx.body = { tokenDelayMs: ms };
       return;
     }
-    case 'POST /__test/token-failure': {
-      const { status, error } = body;
-      if (status === null) {
-        switches.tokenFailure = null;
-      } else if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599) {
-        switches.tokenFailure = { status, error: typeof error === 'string' ? error : defaultErrorFor(status) };
-      } else {
-        ctx.status = 400;
-        ctx.body = { error: 'status must be an HTTP error status (400-599) or null' };
-        return;
-      }
-      ctx.body = { tokenFailure: switches.tokenFailure };
-      return;
-    }
+    case 'POST /__test/token-failure':
     case 'POST /__test/par-failure': {
-      const { status, error } = body;
-      if (status === null) {
-        switches.parFailure = null;
-      } else if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599) {
-        switches.parFailure = { status, error: typeof error === 'string' ? error : defaultErrorFor(status) };
-      } else {
+      const injected = injectedFailureFrom(body);
+      if (!injected) {
         ctx.status = 400;
         ctx.body = { error: 'status must be an HTTP error status (400-599) or null' };
         return;
       }
-      ctx.body = { parFailure: switches.parFailure };
+      if (route === 'POST /__test/token-failure') {
+        switches.tokenFailure = injected.failure;
+        ctx.body = { tokenFailure: injected.failure };
+      } else {
+        switches.parFailure = injected.failure;
+        ctx.body = { parFailure: injected.failure };
+      }
       return;
     }
     case 'POST /__test/revoke-grants': {
