@@ -18,35 +18,21 @@ import type {
   KoaContextWithOIDC,
 } from 'oidc-provider';
 import type { Next } from 'koa';
-import type { ClientAssertionSeen, TestIdpStats } from '../idp.js';
+import type { ClientAssertionSeen, PushedAuthorizationRequestsMode, TestIdpApiClient, TestIdpClient, TestIdpStats } from '../idp.js';
 import { errors as oidcErrors } from 'oidc-provider';
 import { SignJWT, exportJWK, importJWK, type JWK, type JWTHeaderParameters } from 'jose';
 
-interface TestIdpClientConfig {
-  client_id: string;
-  client_secret: string;
-  redirect_uris: string[];
-  post_logout_redirect_uris: string[];
-  backchannel_logout_uri?: string;
-  /** oidc-provider holds each client to exactly one method; defaults to client_secret_basic. */
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
-  /** The client's public keys, for private_key_jwt. */
-  jwks?: { keys: Array<Record<string, unknown>> };
-  /** The one algorithm its client assertions may use; unset: any the provider enables. */
-  token_endpoint_auth_signing_alg?: string;
-}
-
 interface TestIdpConfig {
   /** API clients (client_credentials) whose access tokens are JWTs for their `audience`; see "API clients" below. */
-  apiClients?: TestIdpApiClientConfig[];
+  apiClients?: TestIdpApiClient[];
   port: number;
   issuer: string;
-  clients: TestIdpClientConfig[];
+  clients: TestIdpClient[];
   accessTokenTtlSeconds: number;
   idTokenTtlSeconds?: number;
   refreshTokenTtlSeconds?: number;
   /** RFC 9126: not advertised (default), advertised, or advertised and required. */
-  pushedAuthorizationRequests?: 'off' | 'on' | 'required';
+  pushedAuthorizationRequests?: PushedAuthorizationRequestsMode;
 }
 
 const ROUTES = {
@@ -307,6 +293,20 @@ function defaultErrorFor(status: number): string {
   return 'invalid_request';
 }
 
+/** `METHOD /path` and the JSON body of a /__test/ request, answered JSON; undefined once a bad body was answered 400. */
+async function controlRequestOf(ctx: KoaContextWithOIDC): Promise<{ route: string; body: Record<string, unknown> } | undefined> {
+  let body: Record<string, unknown>;
+  try {
+    body = ctx.method === 'POST' ? await readJson(ctx.req) : {};
+  } catch (err) {
+    ctx.status = 400;
+    ctx.body = { error: (err as Error).message };
+    return undefined;
+  }
+  ctx.type = 'json';
+  return { route: `${ctx.method} ${ctx.path}`, body };
+}
+
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -500,13 +500,6 @@ const configuration: Configuration = {
 // (an unverified email, an address with two "@", other groups) for the
 // gateway's `allow:` rules.
 
-interface TestIdpApiClientConfig {
-  client_id: string;
-  client_secret: string;
-  audience: string;
-  /** Claims added to its tokens (groups, email, ...); iss, sub, aud, exp and the like are the provider's. */
-  claims?: Record<string, unknown>;
-}
 
 const apiClients = config.apiClients ?? [];
 const apiClientById = new Map(apiClients.map((client) => [client.client_id, client]));
@@ -571,16 +564,9 @@ const publishedTestKeys: JWK[] = [];
 let jwksRequests = 0;
 
 async function handleApiControl(ctx: KoaContextWithOIDC): Promise<void> {
-  const route = `${ctx.method} ${ctx.path}`;
-  let body: Record<string, unknown>;
-  try {
-    body = ctx.method === 'POST' ? await readJson(ctx.req) : {};
-  } catch (err) {
-    ctx.status = 400;
-    ctx.body = { error: (err as Error).message };
-    return;
-  }
-  ctx.type = 'json';
+  const request = await controlRequestOf(ctx);
+  if (!request) return;
+  const { route, body } = request;
   switch (route) {
     case 'GET /__test/api/jwks-requests':
       ctx.body = { jwksRequests };
@@ -699,16 +685,9 @@ provider.on('server_error', (_ctx: KoaContextWithOIDC, err: Error) => {
 });
 
 async function handleControl(ctx: KoaContextWithOIDC): Promise<void> {
-  const route = `${ctx.method} ${ctx.path}`;
-  let body: Record<string, unknown>;
-  try {
-    body = ctx.method === 'POST' ? await readJson(ctx.req) : {};
-  } catch (err) {
-    ctx.status = 400;
-    ctx.body = { error: (err as Error).message };
-    return;
-  }
-  ctx.type = 'json';
+  const request = await controlRequestOf(ctx);
+  if (!request) return;
+  const { route, body } = request;
   switch (route) {
     case 'GET /__test/stats':
       ctx.body = stats;
