@@ -1,7 +1,7 @@
 import { ensureCachedGoBuild, TEST_SERVERS, testServerCacheDirectory } from './test-servers';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { RestartableServer, runToCompletion, startGuarded, type GuardedProcess } from './child-process';
+import { answersWithStatus, RestartableServer, runToCompletion, startGuarded, type GuardedProcess } from './child-process';
 import { withFreePort } from './ports';
 
 /**
@@ -104,10 +104,7 @@ function spawnOpa(binary: string, port: number, files: readonly string[]): Promi
   return startGuarded(binary, args, {
     name: `opa on 127.0.0.1:${port}`,
     readiness: 'answer /health',
-    isReady: () =>
-      fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) })
-        .then((response) => response.status === 200)
-        .catch(() => false),
+    isReady: () => answersWithStatus(`http://127.0.0.1:${port}/health`, 200, HEALTH_TIMEOUT_MS),
     readyTimeoutMs: READY_TIMEOUT_MS,
     pollIntervalMs: HEALTH_INTERVAL_MS,
     outputLabel: 'opa',

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGuarded, type GuardedProcess } from './child-process';
+import { answersWithStatus, startGuarded, type GuardedProcess } from './child-process';
 import { withFreePort } from './ports';
 import { waitUntil } from './wait';
 
@@ -129,10 +129,7 @@ function spawnPrometheus(port: number, configFile: string, dataDir: string): Pro
   return startGuarded(PROMETHEUS_BINARY, args, {
     name: `prometheus on 127.0.0.1:${port}`,
     readiness: 'answer /-/ready',
-    isReady: () =>
-      fetch(`http://127.0.0.1:${port}/-/ready`, { signal: AbortSignal.timeout(READY_PROBE_TIMEOUT_MS) })
-        .then((response) => response.status === 200)
-        .catch(() => false),
+    isReady: () => answersWithStatus(`http://127.0.0.1:${port}/-/ready`, 200, READY_PROBE_TIMEOUT_MS),
     readyTimeoutMs: READY_TIMEOUT_MS,
     pollIntervalMs: POLL_INTERVAL_MS,
     outputLabel: 'prometheus',
