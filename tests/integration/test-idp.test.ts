@@ -13,6 +13,7 @@ import {
 import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp';
 import { reservePort } from '../support/ports';
 import { startRedis } from '../support/redis';
+import { eventually } from '../support/wait';
 
 interface RelyingParty {
   readonly origin: string;
@@ -476,12 +477,10 @@ describe('startRedis', () => {
 
       await redis.restart();
       // ioredis reconnects by itself once the port answers again.
-      const deadline = Date.now() + 5_000;
-      let reply: string | undefined;
-      while (reply === undefined && Date.now() < deadline) {
-        reply = await connection.ping().catch(() => undefined);
-        if (reply === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      const reply = await eventually(() => connection.ping().catch(() => undefined), (answer) => answer !== undefined, {
+        what: 'ioredis to reconnect and answer PING',
+        timeoutMs: 5_000,
+      });
       expect(reply).toBe('PONG');
       expect(await connection.get('greeting')).toBeNull();
     } finally {
