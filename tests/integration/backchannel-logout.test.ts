@@ -12,7 +12,7 @@ import { Browser, loginWithIdp, logoutAtIdp } from '../support/browser';
 import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '../support/environment';
 import { metricValue, type RunningGateway } from '../support/gateway';
 import { bffTestClient, TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../support/idp';
-import { getFreePort } from '../support/ports';
+import { reservePort } from '../support/ports';
 import { eventually } from '../support/wait';
 
 const OTHER_CLIENT_ID = 'other-app';
@@ -58,8 +58,8 @@ function decodePayload(jwt: string): Record<string, unknown> {
  * only records. `/other-app/callback` is where the other app's logins land.
  */
 async function startLogoutRecorder(): Promise<LogoutRecorder> {
-  const port = await getFreePort();
-  const url = `http://127.0.0.1:${port}`;
+  const port = await reservePort();
+  const url = `http://127.0.0.1:${port.port}`;
   const deliveries: Delivery[] = [];
   let target: string | undefined;
   const server: Server = createServer((req, res) => {
@@ -88,7 +88,7 @@ async function startLogoutRecorder(): Promise<LogoutRecorder> {
     deliveries.push({ client: 'gateway', logoutToken, claims: decodePayload(logoutToken), status: answer.status, headers: answer.headers });
     return { status: answer.status, body: await answer.text() };
   }
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await port.handOver(server);
   return {
     url,
     deliveries,
@@ -135,8 +135,8 @@ describe('POST /auth/backchannel-logout with the real IdP, Redis and two replica
   beforeAll(async () => {
     recorder = await startLogoutRecorder();
     // The IdP's client registration needs the gateway's URL before the gateway exists.
-    const port = await getFreePort();
-    const publicUrl = `http://127.0.0.1:${port}`;
+    const port = await reservePort();
+    const publicUrl = `http://127.0.0.1:${port.port}`;
     env = await startTestEnvironment({
       env: { PUBLIC_URL: publicUrl },
       gateway: { port },
@@ -158,7 +158,7 @@ describe('POST /auth/backchannel-logout with the real IdP, Redis and two replica
       },
     });
     replicaA = env.gateway;
-    replicaB = await env.startReplica({ port: await getFreePort() });
+    replicaB = await env.startReplica();
     recorder.forwardTo(replicaA.url);
     metadata = (await (await fetch(`${env.idp.issuer}/.well-known/openid-configuration`)).json()) as typeof metadata;
   });
@@ -390,14 +390,14 @@ describe('LogoutTokenVerifier against a JWKS served on loopback', () => {
     const pair = await generateKeyPair('ES256');
     signingKey = pair.privateKey;
     const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] });
-    const port = await getFreePort();
+    const port = await reservePort();
     server = createServer((req, res) => {
       if (req.url === '/jwks') res.writeHead(200, { 'content-type': 'application/json' }).end(jwks);
       else res.writeHead(500).end('broken');
     });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    jwksUrl = `http://127.0.0.1:${port}/jwks`;
-    brokenJwksUrl = `http://127.0.0.1:${port}/broken`;
+    await port.handOver(server);
+    jwksUrl = `http://127.0.0.1:${port.port}/jwks`;
+    brokenJwksUrl = `http://127.0.0.1:${port.port}/broken`;
     verifier = new LogoutTokenVerifier({ issuer: ISSUER, jwksUri: jwksUrl, clientId: CLIENT_ID, timeoutMs: 2000, clock: { now: () => Date.now() } });
   });
 

@@ -11,7 +11,7 @@ import { CapturedLogs, LOG_LEVEL } from '../support/captured-logs';
 import { forwarded } from '../support/environment';
 import { metricValue, MovableClock, startGateway, TEST_SESSION_SECRET, type RunningGateway } from '../support/gateway';
 import { startTestIdp, TEST_CLIENT_SECRET, type PushedAuthorizationRequestsMode, type TestIdp, type TestIdpClient, type TestIdpStats } from '../support/idp';
-import { getFreePort } from '../support/ports';
+import { reservePort, type ReservedPort } from '../support/ports';
 
 /** The test IdP issues 300 s access tokens; 250 s later they are inside the 60 s refresh window. */
 const INTO_REFRESH_WINDOW_MS = 250_000;
@@ -22,7 +22,7 @@ type Method = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 interface PlannedClient {
   readonly clientId: string;
   readonly method: Method;
-  readonly port: number;
+  readonly port: ReservedPort;
 }
 
 /** One gateway registered at the IdP as its own client. */
@@ -71,11 +71,11 @@ function jwkKey(name: string, pair: { privateKey: KeyObject; publicKey: KeyObjec
 }
 
 async function planClient(clientId: string, method: Method): Promise<PlannedClient> {
-  return { clientId, method, port: await getFreePort() };
+  return { clientId, method, port: await reservePort() };
 }
 
 function registration(client: PlannedClient, extra: Partial<TestIdpClient> = {}): TestIdpClient {
-  const origin = `http://127.0.0.1:${client.port}`;
+  const origin = `http://127.0.0.1:${client.port.port}`;
   return {
     client_id: client.clientId,
     client_secret: TEST_CLIENT_SECRET,

@@ -6,7 +6,7 @@ import { stringify as toYaml } from 'yaml';
 import { Browser, DEFAULT_USER_AGENT, loginWithIdp } from '../support/browser';
 import { metricValue, startGateway, TEST_SESSION_SECRET, type RunningGateway } from '../support/gateway';
 import { bffTestClient, startTestIdp, type TestIdp } from '../support/idp';
-import { getFreePort } from '../support/ports';
+import { reservePort } from '../support/ports';
 import { startRedis, type RedisServer } from '../support/redis';
 import { eventually } from '../support/wait';
 
@@ -59,7 +59,8 @@ describe('several frontends in one gateway (FRONTENDS_FILE)', () => {
   const frontendsFile = (...frontends: Frontend[]) => toYaml({ frontends: frontends.map(entry) });
 
   beforeAll(async () => {
-    port = await getFreePort();
+    const reserved = await reservePort();
+    port = reserved.port;
     shopUrl = `http://127.0.0.1:${port}`;
     partnerUrl = `http://localhost:${port}`;
     redisServer = await startRedis();
@@ -73,7 +74,7 @@ describe('several frontends in one gateway (FRONTENDS_FILE)', () => {
     directory = mkdtempSync(join(tmpdir(), 'bff-frontends-'));
     file = join(directory, 'frontends.yaml');
     writeFrontends(frontendsFile(shop(), admin()));
-    gateway = await startGateway({ port, env: { FRONTENDS_FILE: file, SESSION_SECRET: TEST_SESSION_SECRET, REDIS_URL: redisServer.url } });
+    gateway = await startGateway({ port: reserved, env: { FRONTENDS_FILE: file, SESSION_SECRET: TEST_SESSION_SECRET, REDIS_URL: redisServer.url } });
   }, 60_000);
 
   afterAll(async () => {

@@ -4,7 +4,7 @@ import { constants, connect as http2Connect } from 'node:http2';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { startGuarded, type GuardedProcess } from '../support/child-process';
-import { getFreePort } from '../support/ports';
+import { withFreePort } from '../support/ports';
 import { makeTestCertificates, type TestCertificates } from '../support/tls';
 import { waitUntil } from '../support/wait';
 
@@ -47,17 +47,20 @@ async function client(port: number, path: string, onFirstAnswer: () => void): Pr
 
 async function startBuiltGateway(env: Record<string, string>): Promise<{ gateway: GuardedProcess; port: number; exited: Promise<number | null> }> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
-  const port = await getFreePort();
   const scheme = env.TLS_CERT_FILE ? 'https' : 'http';
-  const gateway = await startGuarded(process.execPath, [MAIN], {
-    name: `the built gateway on :${port}`,
-    readiness: 'answer /health',
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), SHUTDOWN_GRACE_SECONDS: '60', LOG_LEVEL: 'warn', ...env },
-    isReady: () => isHealthy(`${scheme}://127.0.0.1:${port}/health`),
-    readyTimeoutMs: 20_000,
-    pollIntervalMs: 100,
-    outputLabel: 'gateway',
-    stopGraceMs: 65_000,
+  // The gateway binds PORT itself: when another process took the port first, it exits and starts again on another.
+  const { gateway, port } = await withFreePort(async (port) => {
+    const started = await startGuarded(process.execPath, [MAIN], {
+      name: `the built gateway on :${port}`,
+      readiness: 'answer /health',
+      env: { PATH: process.env.PATH ?? '', PORT: String(port), SHUTDOWN_GRACE_SECONDS: '60', LOG_LEVEL: 'warn', ...env },
+      isReady: () => isHealthy(`${scheme}://127.0.0.1:${port}/health`),
+      readyTimeoutMs: 20_000,
+      pollIntervalMs: 100,
+      outputLabel: 'gateway',
+      stopGraceMs: 65_000,
+    });
+    return { gateway: started, port };
   });
   const exited = new Promise<number | null>((resolve) => gateway.child.once('exit', (code) => resolve(code)));
   return { gateway, port, exited };

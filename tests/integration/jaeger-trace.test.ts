@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Browser, loginWithIdp } from '../support/browser';
-import { startGuarded, type GuardedProcess } from '../support/child-process';
+import { answersWithStatus, startGuarded, type GuardedProcess } from '../support/child-process';
 import { forwarded } from '../support/environment';
 import { TEST_SESSION_SECRET } from '../support/gateway';
 import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp';
@@ -64,10 +64,7 @@ describe('a refreshing /verify as one trace in Jaeger', () => {
         },
         name: `the gateway (dist/main.js) on ${gatewayOrigin}`,
         readiness: 'answer /ready with 200',
-        isReady: () =>
-          fetch(`${gatewayOrigin}/ready`, { signal: AbortSignal.timeout(1_000) })
-            .then((response) => response.status === 200)
-            .catch(() => false),
+        isReady: () => answersWithStatus(`${gatewayOrigin}/ready`, 200, 1_000),
         readyTimeoutMs: GATEWAY_READY_TIMEOUT_MS,
         pollIntervalMs: POLL_INTERVAL_MS,
         outputLabel: 'gateway',

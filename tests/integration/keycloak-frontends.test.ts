@@ -7,7 +7,7 @@ import { Browser, DEFAULT_USER_AGENT, loginWithIdp } from '../support/browser';
 import { startGateway, TEST_SESSION_SECRET, type RunningGateway } from '../support/gateway';
 import { bffTestClient, startTestIdp, type TestIdp } from '../support/idp';
 import { KEYCLOAK_REALM_FILE, logInThroughKeycloak, startKeycloak, type KeycloakServer } from '../support/keycloak';
-import { getFreePort } from '../support/ports';
+import { reservePort } from '../support/ports';
 import { startRedis, type RedisServer } from '../support/redis';
 import { eventually } from '../support/wait';
 
@@ -32,7 +32,8 @@ describe('two frontends on two IdPs, one of them Keycloak', () => {
   let staffUrl: string;
 
   beforeAll(async () => {
-    const port = await getFreePort();
+    const reserved = await reservePort();
+    const port = reserved.port;
     shopUrl = `http://127.0.0.1:${port}`;
     staffUrl = `http://localhost:${port}`;
     [keycloak, idp, redis] = await Promise.all([
@@ -61,7 +62,7 @@ describe('two frontends on two IdPs, one of them Keycloak', () => {
         ],
       }),
     );
-    gateway = await startGateway({ port, env: { FRONTENDS_FILE: file, SESSION_SECRET: TEST_SESSION_SECRET, REDIS_URL: redis.url } });
+    gateway = await startGateway({ port: reserved, env: { FRONTENDS_FILE: file, SESSION_SECRET: TEST_SESSION_SECRET, REDIS_URL: redis.url } });
   }, KEYCLOAK_START_TIMEOUT_MS);
 
   afterAll(async () => {

@@ -3,6 +3,12 @@
 // through Keycloak's own login form, sessions in a real Redis. The client's
 // URLs in the realm name the compose deployment; once the gateway's port is
 // known they are pointed at it through the admin API, as an operator would.
+//
+// Each test gets its own gateway and clock. A clock shared across tests
+// drifts forward with every refresh test, and Keycloak's logout tokens expire
+// two minutes after they are issued: once the drift passed the tolerance, a
+// back-channel logout was refused as expired, depending on which tests ran
+// before it.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SessionCookie } from '../../src/session/session-cookie';
@@ -62,12 +68,14 @@ function pointedAt(client: KeycloakClient, publicUrl: string): KeycloakClient {
 }
 
 describe('the gateway against Keycloak', () => {
-  const clock = new MovableClock();
   let keycloak: KeycloakServer;
   let redis: RedisServer;
-  let gateway: RunningGateway;
   let gatewayEnv: Record<string, string>;
-  const others: RunningGateway[] = [];
+  /** The test's own gateway, the one Keycloak's `bff-gateway` client points at (back-channel logout included), and its clock. */
+  let gateway: RunningGateway;
+  let clock: MovableClock;
+  /** Every gateway the test started, closed after it. */
+  let started: RunningGateway[] = [];
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -80,21 +88,34 @@ describe('the gateway against Keycloak', () => {
       SESSION_SECRET: TEST_SESSION_SECRET,
       REDIS_URL: redis.url,
     };
-    gateway = await startGateway({ clock, env: gatewayEnv });
-    await keycloak.admin.updateClient(REALM, CLIENT.clientId, (client) => pointedAt(client, gateway.url));
   }, KEYCLOAK_START_TIMEOUT_MS);
 
+  beforeEach(async () => {
+    clock = new MovableClock();
+    gateway = await startOwnGateway({ clock, env: gatewayEnv });
+    await keycloak.admin.updateClient(REALM, CLIENT.clientId, (client) => pointedAt(client, gateway.url));
+  });
+
+  afterEach(async () => {
+    const closing = started;
+    started = [];
+    for (const running of closing) await running.close().catch(() => undefined);
+  });
+
   afterAll(async () => {
-    for (const other of others) await other.close().catch(() => undefined);
-    await gateway?.close();
     await keycloak?.stop();
     await redis?.stop();
   });
 
+  async function startOwnGateway(options: Parameters<typeof startGateway>[0]): Promise<RunningGateway> {
+    const running = await startGateway(options);
+    started.push(running);
+    return running;
+  }
+
   /** A gateway with other settings, also allowed to log in through the client (its callback URL added). */
   async function startAnotherGateway(env: Record<string, string>): Promise<RunningGateway> {
-    const other = await startGateway({ env: { ...gatewayEnv, ...env } });
-    others.push(other);
+    const other = await startOwnGateway({ env: { ...gatewayEnv, ...env } });
     await keycloak.admin.updateClient(REALM, CLIENT.clientId, (client) => ({
       ...client,
       redirectUris: [...((client.redirectUris as string[] | undefined) ?? []), `${other.url}/auth/callback`],
@@ -369,14 +390,19 @@ describe('the gateway against Keycloak', () => {
   });
 
   describe('with private_key_jwt and pushed authorization requests (client bff-gateway-jwt)', () => {
-    const jwtClock = new MovableClock();
+    let jwtClock: MovableClock;
     let jwtGateway: RunningGateway;
     /** "Require pushed authorization requests" as the shipped realm sets it, restored after each test that changes it. */
     let shippedRequirePar: string | undefined;
 
     beforeAll(async () => {
+      shippedRequirePar = (await keycloak.admin.findClient(REALM, KEYCLOAK_JWT_CLIENT.clientId)).attributes?.['require.pushed.authorization.requests'];
+    });
+
+    beforeEach(async () => {
       const { OIDC_CLIENT_SECRET: _secret, ...withoutSecret } = gatewayEnv;
-      jwtGateway = await startGateway({
+      jwtClock = new MovableClock();
+      jwtGateway = await startOwnGateway({
         clock: jwtClock,
         env: {
           ...withoutSecret,
@@ -385,9 +411,7 @@ describe('the gateway against Keycloak', () => {
           OIDC_CLIENT_PRIVATE_KEY_FILE: KEYCLOAK_JWT_CLIENT.privateKeyFile,
         },
       });
-      others.push(jwtGateway);
       await keycloak.admin.updateClient(REALM, KEYCLOAK_JWT_CLIENT.clientId, (client) => pointedAt(client, jwtGateway.url));
-      shippedRequirePar = (await keycloak.admin.findClient(REALM, KEYCLOAK_JWT_CLIENT.clientId)).attributes?.['require.pushed.authorization.requests'];
     });
 
     afterEach(() => setRequirePar(shippedRequirePar));

@@ -11,7 +11,7 @@ import { Browser, loginWithIdp, logoutAtIdp } from '../support/browser';
 import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '../support/environment';
 import { startGateway, type RunningGateway } from '../support/gateway';
 import { bffTestClient } from '../support/idp';
-import { getFreePort } from '../support/ports';
+import { reservePort } from '../support/ports';
 import { startRedis, type RedisServer } from '../support/redis';
 import { waitUntil } from '../support/wait';
 
@@ -130,7 +130,7 @@ interface LogoutTokenRecorder {
 }
 
 async function startLogoutTokenRecorder(): Promise<LogoutTokenRecorder> {
-  const port = await getFreePort();
+  const port = await reservePort();
   const tokens: string[] = [];
   const server: Server = createServer((req, res) => {
     let raw = '';
@@ -141,9 +141,9 @@ async function startLogoutTokenRecorder(): Promise<LogoutTokenRecorder> {
       res.writeHead(200).end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await port.handOver(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${port.port}`,
     tokens,
     close: () =>
       new Promise((resolve) => {
@@ -199,8 +199,8 @@ describe('the OpenAPI document against the real answers of a gateway with Redis 
 
   beforeAll(async () => {
     recorder = await startLogoutTokenRecorder();
-    const port = await getFreePort();
-    const publicUrl = `http://127.0.0.1:${port}`;
+    const port = await reservePort();
+    const publicUrl = `http://127.0.0.1:${port.port}`;
     const routesFile = join(mkdtempSync(join(tmpdir(), 'bff-openapi-')), 'routes.json');
     writeFileSync(routesFile, JSON.stringify(ROUTES));
     env = await startTestEnvironment({
@@ -492,11 +492,10 @@ describe('the OpenAPI document against the real answers of a gateway with Redis 
       // A clock that stands still: the per-session /verify bucket never refills between two calls.
       const frozenAt = Date.now();
       strict = await env.startReplica({
-        port: await getFreePort(),
         env: { ...env.env, RATE_LIMIT_AUTH_PER_MINUTE: '1', RATE_LIMIT_METRICS_PER_MINUTE: '1', RATE_LIMIT_VERIFY_RPS: '1' },
         clock: { now: () => frozenAt },
       });
-      restricted = await env.startReplica({ port: await getFreePort(), env: { ...env.env, TRUSTED_PROXIES: '10.0.0.0/8' } });
+      restricted = await env.startReplica({ env: { ...env.env, TRUSTED_PROXIES: '10.0.0.0/8' } });
     });
 
     /** Calls until a 429 (a minute window may turn between two calls, hence more than two), then checks it. */

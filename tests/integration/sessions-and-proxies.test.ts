@@ -3,7 +3,7 @@ import { Browser } from '../support/browser';
 import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '../support/environment';
 import { metricValue, MovableClock, startGateway, TEST_SESSION_SECRET } from '../support/gateway';
 import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../support/idp';
-import { getFreePort } from '../support/ports';
+import { getFreePort, reservePort } from '../support/ports';
 import { eventually } from '../support/wait';
 
 describe('session protections', () => {
@@ -100,9 +100,9 @@ describe('TRUSTED_PROXIES', () => {
 
 describe('an IdP that is down at start-up', () => {
   it('makes the gateway not ready instead of dead, and ready once the IdP comes up', async () => {
-    const gatewayPort = await getFreePort();
+    const gatewayPort = await reservePort();
     const idpPort = await getFreePort();
-    const publicUrl = `http://127.0.0.1:${gatewayPort}`;
+    const publicUrl = `http://127.0.0.1:${gatewayPort.port}`;
     const gatewayStarting = startGateway({
       port: gatewayPort,
       env: { OIDC_ISSUER: `http://localhost:${idpPort}`, OIDC_CLIENT_ID: TEST_CLIENT_ID, OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET, SESSION_SECRET: TEST_SESSION_SECRET },

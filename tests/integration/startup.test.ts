@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, loginWithIdp } from '../support/browser';
-import { getFreePort } from '../support/ports';
-import { eventually } from '../support/wait';
+import { answersWithStatus, startGuarded } from '../support/child-process';
+import { withFreePort } from '../support/ports';
 
 const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
 
@@ -80,15 +80,24 @@ describe('start-up', () => {
   });
 
   it('with no variables at all, serves the demo page and logs in through the embedded development IdP', async () => {
-    const port = await getFreePort();
-    const origin = `http://localhost:${port}`;
-    const gateway = runMain({ PORT: String(port), PUBLIC_URL: origin });
-    try {
-      const ready = await eventually(() => fetch(`${origin}/ready`).then((response) => response.status, () => 0), (status) => status === 200, {
-        what: '/ready to answer 200',
-        timeoutMs: 15_000,
+    // The gateway binds PORT itself: when another process took the port first, it exits and starts again on another.
+    const { gateway, origin } = await withFreePort(async (port) => {
+      const origin = `http://localhost:${port}`;
+      const gateway = await startGuarded(process.execPath, [MAIN], {
+        name: `the built gateway on ${origin}`,
+        readiness: 'answer /ready with 200',
+        env: { PATH: process.env.PATH ?? '', PORT: String(port), PUBLIC_URL: origin },
+        isReady: () => answersWithStatus(`${origin}/ready`, 200, 1_000),
+        readyTimeoutMs: 15_000,
+        pollIntervalMs: 100,
+        outputLabel: 'gateway',
+        // As long as runMain allows a run: the graceful stop is part of what is checked.
+        stopGraceMs: 20_000,
       });
-      expect(ready).toBe(200);
+      return { gateway, origin };
+    });
+    const exited = new Promise<number | null>((resolve) => gateway.child.once('exit', (code) => resolve(code)));
+    try {
       expect(gateway.output()).toContain('log in as demo with any password');
       expect(await (await fetch(`${origin}/`)).text()).toContain('/auth/login');
 
@@ -101,10 +110,9 @@ describe('start-up', () => {
       expect(logout.status).toBe(200);
       expect((await browser.request(`${origin}/auth/user`)).status).toBe(401);
     } finally {
-      gateway.child.kill('SIGTERM');
+      await gateway.stop();
     }
-    const result = await gateway.exited;
-    expect(result.code).toBe(0);
-    expect(result.stdout).toContain('"message":"stopped"');
+    expect(await exited).toBe(0);
+    expect(gateway.output()).toContain('"message":"stopped"');
   });
 });

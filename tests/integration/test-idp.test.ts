@@ -11,8 +11,9 @@ import {
   logoutAtIdp,
 } from '../support/browser';
 import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp';
-import { getFreePort } from '../support/ports';
+import { reservePort } from '../support/ports';
 import { startRedis } from '../support/redis';
+import { eventually } from '../support/wait';
 
 interface RelyingParty {
   readonly origin: string;
@@ -26,8 +27,8 @@ interface RelyingParty {
 
 /** A tiny node:http "gateway" that records what the IdP sends it. */
 async function startRelyingParty(): Promise<RelyingParty> {
-  const port = await getFreePort();
-  const origin = `http://127.0.0.1:${port}`;
+  const port = await reservePort();
+  const origin = `http://127.0.0.1:${port.port}`;
   const callbacks: string[] = [];
   const logoutTokens: string[] = [];
   const server: Server = createServer((req, res) => {
@@ -52,7 +53,7 @@ async function startRelyingParty(): Promise<RelyingParty> {
     if (url.pathname === '/logged-out') return { status: 200, body: 'logged out' };
     return { status: 404, body: 'not found' };
   }
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await port.handOver(server);
   return {
     origin,
     callbackUrl: `${origin}/cb`,
@@ -374,8 +375,8 @@ describe('the simulated browser', () => {
   let origin: string;
 
   beforeAll(async () => {
-    const port = await getFreePort();
-    origin = `http://127.0.0.1:${port}`;
+    const port = await reservePort();
+    origin = `http://127.0.0.1:${port.port}`;
     server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', origin);
       switch (url.pathname) {
@@ -407,7 +408,7 @@ describe('the simulated browser', () => {
           res.writeHead(404).end();
       }
     });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    await port.handOver(server);
   });
 
   afterAll(async () => {
@@ -476,12 +477,10 @@ describe('startRedis', () => {
 
       await redis.restart();
       // ioredis reconnects by itself once the port answers again.
-      const deadline = Date.now() + 5_000;
-      let reply: string | undefined;
-      while (reply === undefined && Date.now() < deadline) {
-        reply = await connection.ping().catch(() => undefined);
-        if (reply === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      const reply = await eventually(() => connection.ping().catch(() => undefined), (answer) => answer !== undefined, {
+        what: 'ioredis to reconnect and answer PING',
+        timeoutMs: 5_000,
+      });
       expect(reply).toBe('PONG');
       expect(await connection.get('greeting')).toBeNull();
     } finally {

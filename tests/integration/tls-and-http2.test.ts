@@ -5,7 +5,7 @@ import { Browser, loginWithIdp } from '../support/browser';
 import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '../support/environment';
 import { startGateway, TEST_SESSION_SECRET, type RunningGateway } from '../support/gateway';
 import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp';
-import { getFreePort } from '../support/ports';
+import { reservePort } from '../support/ports';
 import { makeTestCertificates, type TestCertificates } from '../support/tls';
 
 interface Answer {
@@ -123,8 +123,8 @@ describe('an https PUBLIC_URL behind a proxy that does not send X-Forwarded-Prot
   let publicUrl: string;
 
   beforeAll(async () => {
-    const port = await getFreePort();
-    publicUrl = `https://127.0.0.1:${port}`;
+    const port = await reservePort();
+    publicUrl = `https://127.0.0.1:${port.port}`;
     idp = await startTestIdp({ clients: [bffTestClient({ redirect_uris: [`${publicUrl}/auth/callback`], post_logout_redirect_uris: [`${publicUrl}/`] })] });
     gateway = await startGateway({
       port,

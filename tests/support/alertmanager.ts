@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGuarded, type GuardedProcess } from './child-process';
+import { answersWithStatus, startGuarded, type GuardedProcess } from './child-process';
 import { withFreePort } from './ports';
 
 /** Debian's `prometheus-alertmanager` package: the server and amtool. */
@@ -63,10 +63,7 @@ export async function startAlertmanager(config: string): Promise<AlertmanagerSer
         {
           name: `alertmanager on ${url}`,
           readiness: 'answer /-/ready',
-          isReady: () =>
-            fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })
-              .then((response) => response.status === 200)
-              .catch(() => false),
+          isReady: () => answersWithStatus(`${url}/-/ready`, 200, PROBE_TIMEOUT_MS),
           readyTimeoutMs: READY_TIMEOUT_MS,
           pollIntervalMs: POLL_INTERVAL_MS,
           outputLabel: 'alertmanager',

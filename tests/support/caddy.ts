@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGuarded, type GuardedProcess } from './child-process';
+import { answersWithStatus, startGuarded, type GuardedProcess } from './child-process';
 import { startEchoUpstream, type EchoUpstream } from './echo-upstream';
 import { startTestEnvironment, type TestEnvironment } from './environment';
 import { bffTestClient } from './idp';
@@ -100,13 +100,7 @@ function spawnCaddy(options: CaddyOptions, workDir: string): Promise<GuardedProc
     name: `caddy on 127.0.0.1:${port}`,
     readiness: 'answer',
     // The catch-all answers 404: Caddy, not something else that grabbed the port, is listening.
-    isReady: () =>
-      fetch(`http://127.0.0.1:${port}${READINESS_PATH}`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })
-        .then(async (response) => {
-          await response.body?.cancel();
-          return response.status === 404;
-        })
-        .catch(() => false),
+    isReady: () => answersWithStatus(`http://127.0.0.1:${port}${READINESS_PATH}`, 404, PROBE_TIMEOUT_MS),
     readyTimeoutMs: READY_TIMEOUT_MS,
     pollIntervalMs: POLL_INTERVAL_MS,
     outputLabel: 'caddy',

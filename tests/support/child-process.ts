@@ -139,6 +139,21 @@ export async function startGuarded(binary: string, args: readonly string[], opti
 }
 
 /**
+ * A readiness probe for `isReady`: whether a GET of `url` answers `status`
+ * within `timeoutMs`. Never throws: a refused connection or a timeout is
+ * "not yet". The body is discarded.
+ */
+export async function answersWithStatus(url: string, status: number, timeoutMs: number): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await response.body?.cancel();
+    return response.status === status;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * A server whose process can be stopped and started again with the same
  * command line (same port, same files), as the outage tests need. The
  * subclass says how to start it and what else the server offers.

@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { runToCompletion } from './child-process';
-import { testServerCacheDirectory } from './test-servers';
+import { ensureCachedGoBuild, testServerCacheDirectory } from './test-servers';
 
 /**
  * The Compose Specification check. tests/support/compose-schema/ is a small
@@ -78,46 +77,21 @@ export async function loadComposeProject(options: LoadComposeOptions = {}): Prom
   }
 }
 
-let binaryPromise: Promise<string> | undefined;
-
 /** `COMPOSE_CHECK_BIN`, else the cached build of tests/support/compose-schema, built once per source version. */
 export function ensureComposeCheckBinary(): Promise<string> {
-  binaryPromise ??= locateOrBuild();
-  return binaryPromise;
-}
-
-async function locateOrBuild(): Promise<string> {
-  const override = process.env.COMPOSE_CHECK_BIN;
-  if (override) {
-    if (!isExecutable(override)) throw new Error(`COMPOSE_CHECK_BIN=${override} is not an executable file`);
-    return override;
-  }
   // The cache directory carries a digest of the sources: a changed pin or program is never served from an old build.
   const digest = createHash('sha256');
   for (const name of ['go.mod', 'go.sum', 'main.go']) digest.update(readFileSync(join(SOURCE_DIRECTORY, name)));
-  const directory = testServerCacheDirectory('compose-check', digest.digest('hex').slice(0, 12));
-  const binary = join(directory, 'compose-check');
-  if (isExecutable(binary)) return binary;
-  const go = findGo();
-  if (!go) throw new Error('go not found: install Go 1.24+ (tests/support/compose-schema is built with it), or set COMPOSE_CHECK_BIN');
-
-  mkdirSync(directory, { recursive: true });
-  // Concurrent builders each use their own directory and rename into place: nobody runs a half-written binary.
-  const staging = mkdtempSync(join(directory, 'build-'));
-  try {
-    const started = Date.now();
-    const result = await runToCompletion(go, ['build', '-trimpath', '-o', join(staging, 'compose-check'), '.'], {
-      cwd: SOURCE_DIRECTORY,
-      env: { ...process.env, GOFLAGS: '-mod=mod', CGO_ENABLED: '0', GOWORK: 'off' },
-      timeoutMs: BUILD_TIMEOUT_MS,
-    });
-    if (result.exitCode !== 0) throw new Error(`go build in ${SOURCE_DIRECTORY} failed (exit ${result.exitCode}):\n${result.output}`);
-    renameSync(join(staging, 'compose-check'), binary);
-    process.stderr.write(`[tests/support/compose-schema] built compose-check into ${directory} in ${Math.round((Date.now() - started) / 1000)} s\n`);
-    return binary;
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
-  }
+  return ensureCachedGoBuild({
+    name: 'compose-check (tests/support/compose-schema)',
+    overrideVariable: 'COMPOSE_CHECK_BIN',
+    directory: testServerCacheDirectory('compose-check', digest.digest('hex').slice(0, 12)),
+    binaryName: 'compose-check',
+    goArgs: (outputDirectory) => ['build', '-trimpath', '-o', join(outputDirectory, 'compose-check'), '.'],
+    cwd: SOURCE_DIRECTORY,
+    env: () => ({ GOFLAGS: '-mod=mod', CGO_ENABLED: '0', GOWORK: 'off' }),
+    timeoutMs: BUILD_TIMEOUT_MS,
+  });
 }
 
 /** KEY=VALUE lines of a compose env file; `#` comments and blank lines are skipped. */
@@ -131,18 +105,4 @@ export function readEnvFile(file: string): Record<string, string> {
     variables[trimmed.slice(0, separator)] = trimmed.slice(separator + 1);
   }
   return variables;
-}
-
-function findGo(): string | undefined {
-  const candidates = [process.env.GO_BIN, ...(process.env.PATH ?? '').split(delimiter).filter(isAbsolute).map((dir) => join(dir, 'go')), '/usr/local/go/bin/go'];
-  return candidates.find((candidate): candidate is string => candidate !== undefined && isExecutable(candidate));
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }

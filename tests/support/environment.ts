@@ -1,7 +1,7 @@
 import { Browser, loginWithIdp } from './browser';
 import { startGateway, TEST_SESSION_SECRET, type RunningGateway, type StartGatewayOptions } from './gateway';
 import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type StartTestIdpOptions, type TestIdp } from './idp';
-import { getFreePort } from './ports';
+import { reservePort } from './ports';
 import { startRedis, type RedisServer } from './redis';
 
 /** A real Redis, a real IdP process and gateways in front of them. */
@@ -11,7 +11,7 @@ export interface TestEnvironment {
   readonly gateway: RunningGateway;
   /** The variables every gateway of this environment starts with. */
   readonly env: Record<string, string>;
-  /** Another replica on the same Redis and IdP, answering for the same PUBLIC_URL. */
+  /** Another replica on the same Redis and IdP, answering for the same PUBLIC_URL, on a port of its own. */
   startReplica(options?: Partial<StartGatewayOptions>): Promise<RunningGateway>;
   close(): Promise<void>;
 }
@@ -25,8 +25,9 @@ export interface TestEnvironmentOptions {
 }
 
 export async function startTestEnvironment(options: TestEnvironmentOptions = {}): Promise<TestEnvironment> {
-  const port = await getFreePort();
-  const publicUrl = `http://127.0.0.1:${port}`;
+  // Reserved, not just chosen: the IdP learns the URL before the gateway listens on it.
+  const port = options.gateway?.port ?? (await reservePort());
+  const publicUrl = `http://127.0.0.1:${port.port}`;
   const redis = options.withRedis === false ? undefined : await startRedis();
   const idp = await startTestIdp({
     clients: [bffTestClient({ redirect_uris: [`${publicUrl}/auth/callback`], post_logout_redirect_uris: [`${publicUrl}/`] })],
@@ -42,7 +43,7 @@ export async function startTestEnvironment(options: TestEnvironmentOptions = {})
     ...options.env,
   };
   const replicas: RunningGateway[] = [];
-  const gateway = await startGateway({ port, env, ...options.gateway });
+  const gateway = await startGateway({ env, ...options.gateway, port });
   replicas.push(gateway);
   return {
     redis: redis as RedisServer,
@@ -50,7 +51,8 @@ export async function startTestEnvironment(options: TestEnvironmentOptions = {})
     gateway,
     env,
     async startReplica(replicaOptions = {}) {
-      const replica = await startGateway({ env, ...options.gateway, ...replicaOptions });
+      const { port: _environmentPort, ...gatewayOptions } = options.gateway ?? {};
+      const replica = await startGateway({ env, ...gatewayOptions, ...replicaOptions });
       replicas.push(replica);
       return replica;
     },

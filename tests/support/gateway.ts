@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import pino from 'pino';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
@@ -9,7 +9,7 @@ import type { Config } from '../../src/config/config';
 import { loadConfig } from '../../src/config/load-config';
 import type { Clock } from '../../src/session/session-store';
 import { GatewayMetrics } from '../../src/telemetry/metrics';
-import { getFreePort } from './ports';
+import { reservePort, type ReservedPort } from './ports';
 import { waitUntil, withTimeout } from './wait';
 
 /** Canonical test values. */
@@ -37,11 +37,16 @@ export interface RunningGateway {
 }
 
 export interface StartGatewayOptions {
-  /** SPEC section 2 variables; PORT and PUBLIC_URL default to a free loopback port. */
+  /** SPEC section 2 variables; PORT and PUBLIC_URL default to the reserved port. */
   readonly env: Record<string, string>;
   readonly clock?: Clock;
   readonly refreshLeaseMs?: number;
-  readonly port?: number;
+  /**
+   * The port to listen on, reserved by `reservePort` when its URL had to be
+   * known before (the IdP's redirect URI); a port of its own by default. It is
+   * released if the gateway cannot start.
+   */
+  readonly port?: ReservedPort;
   /** Where the gateway logs (security events too, without Kafka); silent unless TEST_LOG_LEVEL says otherwise. */
   readonly logger?: pino.Logger;
 }
@@ -51,18 +56,35 @@ export interface StartGatewayOptions {
  * buildRequestListener), listening on loopback; waits until the IdP metadata is loaded.
  */
 export async function startGateway(options: StartGatewayOptions): Promise<RunningGateway> {
-  const port = options.port ?? (await getFreePort());
-  const config = loadConfig({ PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, ...options.env });
+  const reserved = options.port ?? (await reservePort());
+  let config: Config;
+  try {
+    config = loadConfig({ PORT: String(reserved.port), PUBLIC_URL: `http://127.0.0.1:${reserved.port}`, ...options.env });
+  } catch (error) {
+    await reserved.release();
+    throw error;
+  }
   const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const metrics = new GatewayMetrics({ collectProcessMetrics: false, maxUserIdLabels: config.telemetry.userLabelLimit });
   const gateway = composeGateway(config, logger, { clock: options.clock, metrics, refreshLeaseMs: options.refreshLeaseMs });
   const server = createGatewayServer(buildRequestListener(gateway.dependencies), config.server.tls);
-  await server.listen(config.server.port, '127.0.0.1');
-  const frontends = gateway.dependencies.frontends.all;
-  await withTimeout(Promise.all(frontends.map((frontend) => frontend.whenReady())), 10_000, 'IdP discovery did not finish in 10 s');
+  const close = async (): Promise<void> => {
+    await server.drain(0);
+    await gateway.close();
+  };
+  // The reserved socket is handed over rather than the port bound anew (GatewayServer.listen would bind
+  // config.server.port), so no other process can take the port between choosing and listening.
+  await reserved.handOver(server.server as NetServer);
   const address = server.server.address() as AddressInfo;
   const url = `${server.isTls ? 'https' : 'http'}://127.0.0.1:${address.port}`;
-  await waitUntilReady(url);
+  try {
+    const frontends = gateway.dependencies.frontends.all;
+    await withTimeout(Promise.all(frontends.map((frontend) => frontend.whenReady())), 10_000, 'IdP discovery did not finish in 10 s');
+    await waitUntilReady(url);
+  } catch (error) {
+    await close().catch(() => undefined);
+    throw error;
+  }
   return {
     url,
     port: address.port,
@@ -70,10 +92,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     gateway,
     metrics,
     metricsText: () => metrics.registry.metrics(),
-    async close() {
-      await server.drain(0);
-      await gateway.close();
-    },
+    close,
   };
 }
 

@@ -1,5 +1,6 @@
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isExecutable } from './test-servers';
 
 /**
  * Finding a JDK newer than the system's default `java`: Debian here ships
@@ -49,14 +50,5 @@ function listDirectory(directory: string): string[] {
     return readdirSync(directory);
   } catch {
     return [];
-  }
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseForms, type Browser, type HtmlForm, type NavigationResult } from './browser';
-import { atProcessExit, ProcessStartError, startGuarded, type GuardedProcess } from './child-process';
+import { answersWithStatus, atProcessExit, ProcessStartError, startGuarded, type GuardedProcess } from './child-process';
 import { findJavaHome } from './java-home';
 import { getFreePort, withFreePort } from './ports';
 import { TEST_SERVERS, testServerCacheDirectory } from './test-servers';
@@ -252,13 +252,7 @@ function keycloakEnvironment(javaHome: string): NodeJS.ProcessEnv {
 
 async function servesRealms(url: string, realmNames: readonly string[]): Promise<boolean> {
   for (const realm of realmNames) {
-    const status = await fetch(`${url}/realms/${realm}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })
-      .then(async (response) => {
-        await response.body?.cancel();
-        return response.status;
-      })
-      .catch(() => 0);
-    if (status !== 200) return false;
+    if (!(await answersWithStatus(`${url}/realms/${realm}/.well-known/openid-configuration`, 200, PROBE_TIMEOUT_MS))) return false;
   }
   return true;
 }

@@ -1,6 +1,5 @@
-import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { TEST_SERVERS, testServerCacheDirectory } from './test-servers';
+import { isExecutable, TEST_SERVERS, testServerCacheDirectory } from './test-servers';
 
 /**
  * Loki, only to check deploy/loki/config.yaml with its own `-verify-config`:
@@ -11,10 +10,6 @@ export const LOKI_VERSION = TEST_SERVERS.loki.version;
 
 export async function ensureLokiBinary(): Promise<string> {
   const binary = process.env.LOKI_BIN || join(testServerCacheDirectory('loki', LOKI_VERSION), 'loki');
-  try {
-    accessSync(binary, constants.X_OK);
-    return binary;
-  } catch {
-    throw new Error(`loki ${LOKI_VERSION} is not built at ${binary}: run "npm test" (its pretest builds it) or set LOKI_BIN`);
-  }
+  if (isExecutable(binary)) return binary;
+  throw new Error(`loki ${LOKI_VERSION} is not built at ${binary}: run "npm test" (its pretest builds it) or set LOKI_BIN`);
 }

@@ -1,8 +1,7 @@
-import { accessSync, constants, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
-import { TEST_SERVERS, testServerCacheDirectory } from './test-servers';
-import { homedir, tmpdir } from 'node:os';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import { RestartableServer, runToCompletion, startGuarded, type GuardedProcess } from './child-process';
+import { ensureCachedGoBuild, TEST_SERVERS, testServerCacheDirectory } from './test-servers';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { answersWithStatus, RestartableServer, runToCompletion, startGuarded, type GuardedProcess } from './child-process';
 import { withFreePort } from './ports';
 
 /**
@@ -32,64 +31,19 @@ export function opaCacheDirectory(): string {
   return testServerCacheDirectory('opa', OPA_VERSION);
 }
 
-let binaryPromise: Promise<string> | undefined;
-
-/**
- * The path of the `opa` binary: `OPA_BIN` when set, else the cached build of
- * OPA_VERSION, built once with `go install` when it is missing. Concurrent
- * builders (two Jest workers) each build into their own directory and rename
- * into place, so nobody ever runs a half-written binary.
- */
+/** `OPA_BIN` when set, else the cached build of OPA_VERSION, built with `go install` when it is missing. */
 export function ensureOpaBinary(): Promise<string> {
-  binaryPromise ??= locateOrBuildOpa();
-  return binaryPromise;
-}
-
-async function locateOrBuildOpa(): Promise<string> {
-  const override = process.env.OPA_BIN;
-  if (override) {
-    if (!isExecutable(override)) throw new Error(`OPA_BIN=${override} is not an executable file`);
-    return override;
-  }
-  const directory = opaCacheDirectory();
-  const binary = join(directory, 'opa');
-  if (isExecutable(binary)) return binary;
-
-  const go = findGo();
-  if (!go) throw new Error(`opa ${OPA_VERSION} is not built yet and no \`go\` toolchain was found (PATH, /usr/local/go/bin): install Go or set OPA_BIN`);
-  mkdirSync(directory, { recursive: true });
-  const staging = mkdtempSync(join(directory, 'build-'));
-  try {
-    const started = Date.now();
-    const result = await run(go, ['install', `${OPA_MODULE}@${OPA_VERSION}`], {
-      // Outside the work tree, so no go.mod or go.work of ours is consulted.
-      cwd: tmpdir(),
-      env: { ...process.env, GOBIN: staging, GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
-      timeoutMs: BUILD_TIMEOUT_MS,
-    });
-    if (result.exitCode !== 0) {
-      throw new Error(`go install ${OPA_MODULE}@${OPA_VERSION} failed (exit ${result.exitCode}):\n${result.output}`);
-    }
-    renameSync(join(staging, 'opa'), binary);
-    process.stderr.write(`[tests/support/opa] built opa ${OPA_VERSION} into ${directory} in ${Math.round((Date.now() - started) / 1000)} s\n`);
-    return binary;
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
-  }
-}
-
-function findGo(): string | undefined {
-  const candidates = [process.env.GO_BIN, ...(process.env.PATH ?? '').split(delimiter).filter(isAbsolute).map((dir) => join(dir, 'go')), '/usr/local/go/bin/go'];
-  return candidates.find((candidate): candidate is string => candidate !== undefined && isExecutable(candidate));
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return ensureCachedGoBuild({
+    name: `opa ${OPA_VERSION}`,
+    overrideVariable: 'OPA_BIN',
+    directory: opaCacheDirectory(),
+    binaryName: 'opa',
+    goArgs: () => ['install', `${OPA_MODULE}@${OPA_VERSION}`],
+    // Outside the work tree, so no go.mod or go.work of ours is consulted.
+    cwd: tmpdir(),
+    env: (outputDirectory) => ({ GOBIN: outputDirectory, GOFLAGS: '-mod=mod', CGO_ENABLED: '0' }),
+    timeoutMs: BUILD_TIMEOUT_MS,
+  });
 }
 
 /** A real `opa run --server` child process on a loopback port. */
@@ -150,10 +104,7 @@ function spawnOpa(binary: string, port: number, files: readonly string[]): Promi
   return startGuarded(binary, args, {
     name: `opa on 127.0.0.1:${port}`,
     readiness: 'answer /health',
-    isReady: () =>
-      fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) })
-        .then((response) => response.status === 200)
-        .catch(() => false),
+    isReady: () => answersWithStatus(`http://127.0.0.1:${port}/health`, 200, HEALTH_TIMEOUT_MS),
     readyTimeoutMs: READY_TIMEOUT_MS,
     pollIntervalMs: HEALTH_INTERVAL_MS,
     outputLabel: 'opa',

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGuarded, type GuardedProcess } from './child-process';
+import { answersWithStatus, startGuarded, type GuardedProcess } from './child-process';
 import { withFreePort } from './ports';
 import { waitUntil } from './wait';
 
@@ -21,6 +21,11 @@ export interface PrometheusServer {
    * this call started: what the gateway counted before it is then queryable.
    */
   waitForNextScrape(timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves once every rule group has been evaluated after this call
+   * started: the rules have then seen every scrape that came before it.
+   */
+  waitForNextRuleEvaluation(timeoutMs?: number): Promise<void>;
   /** The rule groups as /api/v1/rules reports them (health and last error per rule). */
   rules(): Promise<PromRuleGroup[]>;
   /** Kills the server, waits for it to exit and removes its storage. Idempotent. */
@@ -50,6 +55,8 @@ export interface PromRuleGroup {
   readonly name: string;
   readonly file: string;
   readonly rules: PromRule[];
+  /** RFC 3339; Prometheus's zero time before the first evaluation. */
+  readonly lastEvaluation: string;
 }
 
 export interface StartPrometheusOptions {
@@ -129,10 +136,7 @@ function spawnPrometheus(port: number, configFile: string, dataDir: string): Pro
   return startGuarded(PROMETHEUS_BINARY, args, {
     name: `prometheus on 127.0.0.1:${port}`,
     readiness: 'answer /-/ready',
-    isReady: () =>
-      fetch(`http://127.0.0.1:${port}/-/ready`, { signal: AbortSignal.timeout(READY_PROBE_TIMEOUT_MS) })
-        .then((response) => response.status === 200)
-        .catch(() => false),
+    isReady: () => answersWithStatus(`http://127.0.0.1:${port}/-/ready`, 200, READY_PROBE_TIMEOUT_MS),
     readyTimeoutMs: READY_TIMEOUT_MS,
     pollIntervalMs: POLL_INTERVAL_MS,
     outputLabel: 'prometheus',
@@ -210,6 +214,17 @@ class PrometheusProcess implements PrometheusServer {
         return targets.length > 0 && targets.every((target) => Date.parse(target.lastScrape) > since && target.health === 'up');
       },
       { timeoutMs, intervalMs: POLL_INTERVAL_MS, timeoutMessage: `no complete scrape of every target within ${timeoutMs} ms` },
+    );
+  }
+
+  async waitForNextRuleEvaluation(timeoutMs = 10_000): Promise<void> {
+    const since = Date.now();
+    await waitUntil(
+      async () => {
+        const groups = await this.rules();
+        return groups.length > 0 && groups.every((group) => Date.parse(group.lastEvaluation) > since);
+      },
+      { timeoutMs, intervalMs: POLL_INTERVAL_MS, timeoutMessage: `not every rule group was evaluated within ${timeoutMs} ms` },
     );
   }
 

@@ -1,6 +1,7 @@
 // The test identity provider: oidc-provider 9 in its own process, started by
 // tests/support/idp.ts. Node runs this file directly with type stripping, so
-// only erasable TypeScript is allowed and only npm packages may be imported.
+// only erasable TypeScript is allowed and only npm packages may be imported
+// (type-only imports are erased, so the shapes it shares with idp.ts come from there).
 //
 // Configuration arrives as JSON in TEST_IDP_CONFIG. Once listening it prints
 // exactly one line, `READY <issuer>`, on stdout. Test-only control endpoints
@@ -17,34 +18,21 @@ import type {
   KoaContextWithOIDC,
 } from 'oidc-provider';
 import type { Next } from 'koa';
+import type { ClientAssertionSeen, PushedAuthorizationRequestsMode, TestIdpApiClient, TestIdpClient, TestIdpStats } from '../idp.js';
 import { errors as oidcErrors } from 'oidc-provider';
 import { SignJWT, exportJWK, importJWK, type JWK, type JWTHeaderParameters } from 'jose';
 
-interface TestIdpClientConfig {
-  client_id: string;
-  client_secret: string;
-  redirect_uris: string[];
-  post_logout_redirect_uris: string[];
-  backchannel_logout_uri?: string;
-  /** oidc-provider holds each client to exactly one method; defaults to client_secret_basic. */
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
-  /** The client's public keys, for private_key_jwt. */
-  jwks?: { keys: Array<Record<string, unknown>> };
-  /** The one algorithm its client assertions may use; unset: any the provider enables. */
-  token_endpoint_auth_signing_alg?: string;
-}
-
 interface TestIdpConfig {
   /** API clients (client_credentials) whose access tokens are JWTs for their `audience`; see "API clients" below. */
-  apiClients?: TestIdpApiClientConfig[];
+  apiClients?: TestIdpApiClient[];
   port: number;
   issuer: string;
-  clients: TestIdpClientConfig[];
+  clients: TestIdpClient[];
   accessTokenTtlSeconds: number;
   idTokenTtlSeconds?: number;
   refreshTokenTtlSeconds?: number;
   /** RFC 9126: not advertised (default), advertised, or advertised and required. */
-  pushedAuthorizationRequests?: 'off' | 'on' | 'required';
+  pushedAuthorizationRequests?: PushedAuthorizationRequestsMode;
 }
 
 const ROUTES = {
@@ -251,31 +239,8 @@ function displayNameOf(accountId: string): string {
 // ---------------------------------------------------------------------------
 // Test switches and counters.
 
-interface Stats {
-  refreshGrants: Record<string, number>;
-  refreshErrors: Record<string, number>;
-  codeGrants: number;
-  /** Every request that reached the token endpoint, injected failures included. */
-  tokenRequests: number;
-  /** Token requests answered by the token-failure switch instead of the provider. */
-  injectedFailures: number;
-  /** RFC 8693 exchanges per "sub audience". */
-  tokenExchanges: Record<string, number>;
-  /** How clients authenticated, per "endpoint method" (e.g. "token private_key_jwt"), whether or not the IdP accepted it. */
-  clientAuthentications: Record<string, number>;
-  /** The last client assertion (private_key_jwt) presented at any endpoint, decoded, not verified. */
-  lastClientAssertion: ClientAssertionSeen | null;
-  /** Pushed authorization requests the IdP accepted (201). */
-  pushedAuthorizationRequests: number;
-  /** Authorization requests arriving at the authorization endpoint: by request_uri (pushed) or with their parameters in the URL (plain). */
-  authorizationRequests: { pushed: number; plain: number };
-}
-
-interface ClientAssertionSeen {
-  endpoint: string;
-  header: Record<string, unknown>;
-  claims: Record<string, unknown>;
-}
+// The counters as tests/support/idp.ts reads them from GET /__test/stats.
+type Stats = TestIdpStats;
 
 function emptyStats(): Stats {
   return {
@@ -292,10 +257,16 @@ function emptyStats(): Stats {
   };
 }
 
+/** An error the token or PAR endpoint answers instead of the provider. */
+interface InjectedFailure {
+  status: number;
+  error: string;
+}
+
 const switches: {
   tokenDelayMs: number;
-  tokenFailure: { status: number; error: string } | null;
-  parFailure: { status: number; error: string } | null;
+  tokenFailure: InjectedFailure | null;
+  parFailure: InjectedFailure | null;
 } = {
   tokenDelayMs: 0,
   tokenFailure: null,
@@ -307,11 +278,33 @@ function increment(counter: Record<string, number>, key: string): void {
   counter[key] = (counter[key] ?? 0) + 1;
 }
 
+/** The body of POST /__test/token-failure or /__test/par-failure: `{ status, error? }` sets a failure, `{ status: null }` clears it. */
+function injectedFailureFrom(body: Record<string, unknown>): { failure: InjectedFailure | null } | undefined {
+  const { status, error } = body;
+  if (status === null) return { failure: null };
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 599) return undefined;
+  return { failure: { status, error: typeof error === 'string' ? error : defaultErrorFor(status) } };
+}
+
 function defaultErrorFor(status: number): string {
   if (status === 503 || status === 429) return 'temporarily_unavailable';
   if (status >= 500) return 'server_error';
   if (status === 401) return 'invalid_client';
   return 'invalid_request';
+}
+
+/** `METHOD /path` and the JSON body of a /__test/ request, answered JSON; undefined once a bad body was answered 400. */
+async function controlRequestOf(ctx: KoaContextWithOIDC): Promise<{ route: string; body: Record<string, unknown> } | undefined> {
+  let body: Record<string, unknown>;
+  try {
+    body = ctx.method === 'POST' ? await readJson(ctx.req) : {};
+  } catch (err) {
+    ctx.status = 400;
+    ctx.body = { error: (err as Error).message };
+    return undefined;
+  }
+  ctx.type = 'json';
+  return { route: `${ctx.method} ${ctx.path}`, body };
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
@@ -507,13 +500,6 @@ const configuration: Configuration = {
 // (an unverified email, an address with two "@", other groups) for the
 // gateway's `allow:` rules.
 
-interface TestIdpApiClientConfig {
-  client_id: string;
-  client_secret: string;
-  audience: string;
-  /** Claims added to its tokens (groups, email, ...); iss, sub, aud, exp and the like are the provider's. */
-  claims?: Record<string, unknown>;
-}
 
 const apiClients = config.apiClients ?? [];
 const apiClientById = new Map(apiClients.map((client) => [client.client_id, client]));
@@ -578,16 +564,9 @@ const publishedTestKeys: JWK[] = [];
 let jwksRequests = 0;
 
 async function handleApiControl(ctx: KoaContextWithOIDC): Promise<void> {
-  const route = `${ctx.method} ${ctx.path}`;
-  let body: Record<string, unknown>;
-  try {
-    body = ctx.method === 'POST' ? await readJson(ctx.req) : {};
-  } catch (err) {
-    ctx.status = 400;
-    ctx.body = { error: (err as Error).message };
-    return;
-  }
-  ctx.type = 'json';
+  const request = await controlRequestOf(ctx);
+  if (!request) return;
+  const { route, body } = request;
   switch (route) {
     case 'GET /__test/api/jwks-requests':
       ctx.body = { jwksRequests };
@@ -706,16 +685,9 @@ provider.on('server_error', (_ctx: KoaContextWithOIDC, err: Error) => {
 });
 
 async function handleControl(ctx: KoaContextWithOIDC): Promise<void> {
-  const route = `${ctx.method} ${ctx.path}`;
-  let body: Record<string, unknown>;
-  try {
-    body = ctx.method === 'POST' ? await readJson(ctx.req) : {};
-  } catch (err) {
-    ctx.status = 400;
-    ctx.body = { error: (err as Error).message };
-    return;
-  }
-  ctx.type = 'json';
+  const request = await controlRequestOf(ctx);
+  if (!request) return;
+  const { route, body } = request;
   switch (route) {
     case 'GET /__test/stats':
       ctx.body = stats;
@@ -736,32 +708,21 @@ async function handleControl(ctx: KoaContextWithOIDC): Promise<void> {
       ctx.body = { tokenDelayMs: ms };
       return;
     }
-    case 'POST /__test/token-failure': {
-      const { status, error } = body;
-      if (status === null) {
-        switches.tokenFailure = null;
-      } else if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599) {
-        switches.tokenFailure = { status, error: typeof error === 'string' ? error : defaultErrorFor(status) };
-      } else {
-        ctx.status = 400;
-        ctx.body = { error: 'status must be an HTTP error status (400-599) or null' };
-        return;
-      }
-      ctx.body = { tokenFailure: switches.tokenFailure };
-      return;
-    }
+    case 'POST /__test/token-failure':
     case 'POST /__test/par-failure': {
-      const { status, error } = body;
-      if (status === null) {
-        switches.parFailure = null;
-      } else if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599) {
-        switches.parFailure = { status, error: typeof error === 'string' ? error : defaultErrorFor(status) };
-      } else {
+      const injected = injectedFailureFrom(body);
+      if (!injected) {
         ctx.status = 400;
         ctx.body = { error: 'status must be an HTTP error status (400-599) or null' };
         return;
       }
-      ctx.body = { parFailure: switches.parFailure };
+      if (route === 'POST /__test/token-failure') {
+        switches.tokenFailure = injected.failure;
+        ctx.body = { tokenFailure: injected.failure };
+      } else {
+        switches.parFailure = injected.failure;
+        ctx.body = { parFailure: injected.failure };
+      }
       return;
     }
     case 'POST /__test/revoke-grants': {
