@@ -67,18 +67,8 @@ export function createVerifyHandler(deps: VerifyDependencies) {
   const verifyDurations = new Map<number, ReturnType<GatewayMetrics['verifyDuration']['labels']>>();
   const otelAttributes = new Map<number, { readonly status: string }>();
 
-  return async function verify(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
-    const method = req.method ?? 'GET';
-    // The gateway's own server span: the generic HTTP instrumentation (which skips /verify) computes dozens of
-    // attributes per request even when the trace is not sampled.
-    const observed = deps.observation.start(method, req.headers, { isTraced: true, spanName: `${method} ${ENDPOINT}` });
-    let outcome: VerifyOutcome;
-    try {
-      outcome = await observed.within(() => run(deps, decideVerify(requestFacts(deps, req), policy), observed.requestId));
-    } catch (error) {
-      outcome = outcomeOfError(deps, error, observed.requestId);
-    }
+  /** Everything after the decision: what it stands for, the answer, the span and the metrics. */
+  const finish = (req: IncomingMessage, res: ServerResponse, outcome: VerifyOutcome, observed: ObservedRequest, started: number): void => {
     record(deps, req, outcome, observed.requestId);
     const status = respondSafely(deps, res, outcome, observed);
     observed.end(status, ENDPOINT);
@@ -89,6 +79,30 @@ export function createVerifyHandler(deps: VerifyDependencies) {
     let attributes = otelAttributes.get(status);
     if (!attributes) otelAttributes.set(status, (attributes = { status: String(status) }));
     deps.metrics.otel.forwardAuthDuration.record(milliseconds, attributes);
+  };
+
+  /**
+   * Answers before it returns when the decision needs no I/O that waits (a
+   * session in the cache, a token outside its refresh window: the steady
+   * state); otherwise returns the promise of the answer.
+   */
+  return function verify(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    // The gateway's own server span: the generic HTTP instrumentation (which skips /verify) computes dozens of
+    // attributes per request even when the trace is not sampled.
+    const observed = deps.observation.start(method, req.headers, { isTraced: true, spanName: `${method} ${ENDPOINT}` });
+    let outcome: VerifyOutcome | Promise<VerifyOutcome>;
+    try {
+      outcome = observed.within(() => run(deps, decideVerify(requestFacts(deps, req), policy), observed.requestId));
+    } catch (error) {
+      outcome = outcomeOfError(deps, error, observed.requestId);
+    }
+    if (!(outcome instanceof Promise)) return finish(req, res, outcome, observed, started);
+    return outcome.then(
+      (settled) => finish(req, res, settled, observed, started),
+      (error: unknown) => finish(req, res, outcomeOfError(deps, error, observed.requestId), observed, started),
+    );
   };
 }
 
@@ -118,11 +132,48 @@ function bearerCredentials(authorization: string | undefined): string | undefine
   return rest.trim();
 }
 
-/** Drives the decision: each I/O it yields is performed here and its result handed back. */
-async function run(deps: VerifyDependencies, decision: VerifyDecision, requestId: string): Promise<VerifyOutcome> {
+/** What `performNow` answers when the I/O has to wait: the decision goes on asynchronously. */
+const MUST_WAIT = Symbol('must wait');
+
+/**
+ * Drives the decision: each I/O it yields is performed here and its result
+ * handed back. As long as every I/O is answered from memory (`performNow`) it
+ * runs to the end synchronously; the first one that has to wait hands the
+ * rest over to `runAsync`.
+ */
+function run(deps: VerifyDependencies, decision: VerifyDecision, requestId: string): VerifyOutcome | Promise<VerifyOutcome> {
   let step = decision.next();
+  while (!step.done) {
+    const answer = performNow(deps, step.value);
+    if (answer === MUST_WAIT) return runAsync(deps, decision, step.value, requestId);
+    step = decision.next(answer);
+  }
+  return step.value;
+}
+
+async function runAsync(deps: VerifyDependencies, decision: VerifyDecision, pending: VerifyIo, requestId: string): Promise<VerifyOutcome> {
+  let step = decision.next(await perform(deps, pending, requestId));
   while (!step.done) step = decision.next(await perform(deps, step.value, requestId));
   return step.value;
+}
+
+/** The answer to an I/O when it is known without waiting: a cached session, a token that needs no refresh, the in-memory rate limit. */
+function performNow(deps: VerifyDependencies, io: VerifyIo): unknown {
+  switch (io.io) {
+    case 'read_session': {
+      const validationStarted = performance.now();
+      const record = deps.store.peek?.(io.sessionId);
+      if (record === undefined) return MUST_WAIT;
+      deps.metrics.otel.sessionValidationDuration.record(performance.now() - validationStarted);
+      return record;
+    }
+    case 'take_rate_limit':
+      return deps.rateLimiter?.take(io.sessionId, deps.clock.now()) ?? 0;
+    case 'refresh':
+      return deps.refresher.freshNow(io.record, io.tokens) ?? MUST_WAIT;
+    default:
+      return MUST_WAIT;
+  }
 }
 
 async function perform(deps: VerifyDependencies, io: VerifyIo, requestId: string): Promise<unknown> {
