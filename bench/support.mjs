@@ -129,10 +129,13 @@ export async function seedSession(redis) {
   return new SessionCookie(COOKIE_NAME, [SECRET]).valueFor(sessionId);
 }
 
-/** Forks bench/servers/<script>; `options.port` when the port must be known before (a PUBLIC_URL, a redirect URI). */
+/**
+ * Forks bench/servers/<script>; `options.port` when the port must be known before (a PUBLIC_URL, a
+ * redirect URI), `options.execArgv` for Node's own flags (`--cpu-prof`).
+ */
 export async function startServer(name, script, env, options = {}) {
   const port = options.port ?? (await freePort());
-  const child = track(fork(join(here, 'servers', script), [], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+  const child = track(fork(join(here, 'servers', script), [], { env: { ...process.env, ...env, PORT: String(port) }, execArgv: options.execArgv ?? process.execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 15_000);
     child.once('message', () => {

@@ -30,23 +30,53 @@ export const AUTH_RESPONSE_HEADERS: readonly string[] = ['Authorization', ...IDE
  */
 export const AUTH_RESPONSE_HEADERS_REGEX = '(?i)^(Authorization|Cookie|X-Request-Id|X[-_.]Auth[-_.]Request[-_.].+)$';
 
+/** A user's claims as header values, and the Authorization value of its latest token. */
+interface UserHeaderValues {
+  readonly sub: string;
+  readonly email: string;
+  readonly preferredUsername: string;
+  accessToken: string | undefined;
+  authorization: string;
+}
+
+/**
+ * Header values by user object: a session served from the cache hands /verify
+ * the same user object on every call, so the claims are made header-safe once
+ * per record instead of once per request. Weak: they go with the record.
+ */
+const headerValues = new WeakMap<SessionUser, UserHeaderValues>();
+
 /**
  * The identity headers of an allowed request, all present, empty when there
  * is no value; as the flat [name, value, name, value, ...] list that
  * `writeHead` takes without building a header object; `more` is appended.
  */
 export function identityHeaders(user: SessionUser | undefined, accessToken: string | undefined, ...more: string[]): string[] {
+  if (!user) return ['Authorization', authorizationValue(accessToken), 'X-Auth-Request-User', '', 'X-Auth-Request-Email', '', 'X-Auth-Request-Preferred-Username', '', ...more];
+  let values = headerValues.get(user);
+  if (!values) {
+    values = { sub: headerSafe(user.sub), email: headerSafe(user.email), preferredUsername: headerSafe(user.preferredUsername), accessToken, authorization: authorizationValue(accessToken) };
+    headerValues.set(user, values);
+  } else if (values.accessToken !== accessToken) {
+    // A refreshed or exchanged token: the user's record is the same object, its token is not.
+    values.accessToken = accessToken;
+    values.authorization = authorizationValue(accessToken);
+  }
   return [
     'Authorization',
-    accessToken ? `Bearer ${accessToken}` : '',
+    values.authorization,
     'X-Auth-Request-User',
-    headerSafe(user?.sub),
+    values.sub,
     'X-Auth-Request-Email',
-    headerSafe(user?.email),
+    values.email,
     'X-Auth-Request-Preferred-Username',
-    headerSafe(user?.preferredUsername),
+    values.preferredUsername,
     ...more,
   ];
+}
+
+function authorizationValue(accessToken: string | undefined): string {
+  return accessToken ? `Bearer ${accessToken}` : '';
 }
 
 /** Outside printable ASCII, and "%" itself, so that an upstream decoding the value gets back exactly the claim. */

@@ -36,43 +36,25 @@ export class RequestObservation {
   start(method: string, headers: IncomingHttpHeaders, options: { readonly isTraced: boolean; readonly spanName?: string; readonly path?: string }): ObservedRequest {
     const started = performance.now();
     const requestId = requestIdFrom(headers['x-request-id']);
-    const parent: Context = options.isTraced ? propagation.extract(ROOT_CONTEXT, headers) : ROOT_CONTEXT;
-    const span = options.isTraced
-      ? this.tracer.startSpan(
-          options.spanName ?? method,
-          { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, ...(options.path ? { 'url.path': options.path } : {}) } },
-          parent,
-        )
-      : undefined;
-    const correlationHeaders = ['X-Request-ID', requestId];
-    const spanContext = span?.spanContext();
-    if (spanContext && isSpanContextValid(spanContext)) correlationHeaders.push('X-Trace-ID', spanContext.traceId);
-    let hasEnded = false;
-    return {
-      requestId,
-      correlationHeaders,
-      span,
-      within: (work) => (span?.isRecording() ? context.with(trace.setSpan(parent, span), work) : work()),
-      end: (status, endpoint) => {
-        if (hasEnded) return;
-        hasEnded = true;
-        const series = this.seriesFor(method, endpoint, status);
-        series.requests.inc();
-        series.duration.observe((performance.now() - started) / 1000);
-        if (span?.isRecording()) {
-          if (endpoint !== 'unmatched') span.updateName(`${method} ${endpoint}`);
-          span.setAttributes({ 'http.route': endpoint, 'http.response.status_code': status, 'bff.request_id': requestId });
-          if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-        }
-        span?.end();
-      },
-      abandon: () => {
-        if (hasEnded) return;
-        hasEnded = true;
-        span?.setStatus({ code: SpanStatusCode.ERROR, message: 'connection closed before the response finished' });
-        span?.end();
-      },
-    };
+    if (!options.isTraced) return new Observed(this, method, started, requestId, ['X-Request-ID', requestId], undefined, ROOT_CONTEXT);
+    const parent = propagation.extract(ROOT_CONTEXT, headers);
+    // Attributes only for a span that records them: given to startSpan they are copied and checked
+    // for every span, sampled or not, and the sampler (parent-based ratio) does not read them.
+    const span = this.tracer.startSpan(options.spanName ?? method, SERVER_SPAN, parent);
+    if (span.isRecording()) {
+      span.setAttribute('http.request.method', method);
+      if (options.path) span.setAttribute('url.path', options.path);
+    }
+    const spanContext = span.spanContext();
+    const correlationHeaders = isSpanContextValid(spanContext) ? ['X-Request-ID', requestId, 'X-Trace-ID', spanContext.traceId] : ['X-Request-ID', requestId];
+    return new Observed(this, method, started, requestId, correlationHeaders, span, parent);
+  }
+
+  /** Counts an ended request in the HTTP metrics. */
+  ended(method: string, endpoint: string, status: number, seconds: number): void {
+    const series = this.seriesFor(method, endpoint, status);
+    series.requests.inc();
+    series.duration.observe(seconds);
   }
 
   private seriesFor(method: string, endpoint: string, status: number) {
@@ -84,5 +66,47 @@ export class RequestObservation {
       this.series.set(key, found);
     }
     return found;
+  }
+}
+
+const SERVER_SPAN = { kind: SpanKind.SERVER } as const;
+
+/** One observed request: a class rather than closures, since /verify makes one per call. */
+class Observed implements ObservedRequest {
+  private hasEnded = false;
+
+  constructor(
+    private readonly observation: RequestObservation,
+    private readonly method: string,
+    private readonly started: number,
+    readonly requestId: string,
+    readonly correlationHeaders: readonly string[],
+    readonly span: Span | undefined,
+    private readonly parent: Context,
+  ) {}
+
+  within<T>(work: () => T): T {
+    return this.span?.isRecording() ? context.with(trace.setSpan(this.parent, this.span), work) : work();
+  }
+
+  end(status: number, endpoint: string): void {
+    if (this.hasEnded) return;
+    this.hasEnded = true;
+    this.observation.ended(this.method, endpoint, status, (performance.now() - this.started) / 1000);
+    const { span } = this;
+    if (!span) return;
+    if (span.isRecording()) {
+      if (endpoint !== 'unmatched') span.updateName(`${this.method} ${endpoint}`);
+      span.setAttributes({ 'http.route': endpoint, 'http.response.status_code': status, 'bff.request_id': this.requestId });
+      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    span.end();
+  }
+
+  abandon(): void {
+    if (this.hasEnded) return;
+    this.hasEnded = true;
+    this.span?.setStatus({ code: SpanStatusCode.ERROR, message: 'connection closed before the response finished' });
+    this.span?.end();
   }
 }

@@ -67,18 +67,10 @@ export function createVerifyHandler(deps: VerifyDependencies) {
   const verifyDurations = new Map<number, ReturnType<GatewayMetrics['verifyDuration']['labels']>>();
   const otelAttributes = new Map<number, { readonly status: string }>();
 
-  return async function verify(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
-    const method = req.method ?? 'GET';
-    // The gateway's own server span: the generic HTTP instrumentation (which skips /verify) computes dozens of
-    // attributes per request even when the trace is not sampled.
-    const observed = deps.observation.start(method, req.headers, { isTraced: true, spanName: `${method} ${ENDPOINT}` });
-    let outcome: VerifyOutcome;
-    try {
-      outcome = await observed.within(() => run(deps, decideVerify(requestFacts(deps, req), policy), observed.requestId));
-    } catch (error) {
-      outcome = outcomeOfError(deps, error, observed.requestId);
-    }
+  const answers = new AnswerBatch(deps.logger);
+
+  /** Everything after the decision: what it stands for, the answer, the span and the metrics. */
+  const finish = (req: IncomingMessage, res: ServerResponse, outcome: VerifyOutcome, observed: ObservedRequest, started: number): void => {
     record(deps, req, outcome, observed.requestId);
     const status = respondSafely(deps, res, outcome, observed);
     observed.end(status, ENDPOINT);
@@ -90,6 +82,65 @@ export function createVerifyHandler(deps: VerifyDependencies) {
     if (!attributes) otelAttributes.set(status, (attributes = { status: String(status) }));
     deps.metrics.otel.forwardAuthDuration.record(milliseconds, attributes);
   };
+
+  /**
+   * Decides before it returns when the decision needs no I/O that waits (a
+   * session in the cache, a token outside its refresh window: the steady
+   * state), and answers with the other answers of this turn of the event loop
+   * (AnswerBatch); otherwise returns the promise of the answer.
+   */
+  return function verify(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    // The gateway's own server span: the generic HTTP instrumentation (which skips /verify) computes dozens of
+    // attributes per request even when the trace is not sampled.
+    const observed = deps.observation.start(method, req.headers, { isTraced: true, spanName: `${method} ${ENDPOINT}` });
+    let outcome: VerifyOutcome | Promise<VerifyOutcome>;
+    try {
+      outcome = observed.within(() => run(deps, decideVerify(requestFacts(deps, req), policy), observed.requestId));
+    } catch (error) {
+      outcome = outcomeOfError(deps, error, observed.requestId);
+    }
+    if (!(outcome instanceof Promise)) return answers.defer(res, () => finish(req, res, outcome, observed, started));
+    return outcome.then(
+      (settled) => finish(req, res, settled, observed, started),
+      (error: unknown) => finish(req, res, outcomeOfError(deps, error, observed.requestId), observed, started),
+    );
+  };
+}
+
+/**
+ * Answers decided while the event loop reads one batch of ready connections,
+ * written together once it has read them all (setImmediate runs right after
+ * that poll phase). Written one by one, each answer on its own wakes the
+ * proxy's side of the connection, and the two processes take turns for every
+ * request; written together, one wake-up serves many. Measured on /verify
+ * with 50 connections: about a quarter less CPU per request, and the delay
+ * added to an answer is at most the rest of that one pass over the sockets.
+ */
+class AnswerBatch {
+  private pending: Array<{ readonly res: ServerResponse; readonly answer: () => void }> = [];
+
+  constructor(private readonly logger: Logger) {}
+
+  defer(res: ServerResponse, answer: () => void): void {
+    this.pending.push({ res, answer });
+    if (this.pending.length === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    for (const { res, answer } of batch) {
+      try {
+        answer();
+      } catch (error) {
+        // One answer that fails must not keep the others of its batch from being written, nor leave its client waiting.
+        this.logger.error({ err: error }, 'verify answer failed');
+        if (!res.writableEnded) res.destroy();
+      }
+    }
+  }
 }
 
 /** Everything the decision needs that the request alone tells, without I/O. */
@@ -118,11 +169,48 @@ function bearerCredentials(authorization: string | undefined): string | undefine
   return rest.trim();
 }
 
-/** Drives the decision: each I/O it yields is performed here and its result handed back. */
-async function run(deps: VerifyDependencies, decision: VerifyDecision, requestId: string): Promise<VerifyOutcome> {
+/** What `performNow` answers when the I/O has to wait: the decision goes on asynchronously. */
+const MUST_WAIT = Symbol('must wait');
+
+/**
+ * Drives the decision: each I/O it yields is performed here and its result
+ * handed back. As long as every I/O is answered from memory (`performNow`) it
+ * runs to the end synchronously; the first one that has to wait hands the
+ * rest over to `runAsync`.
+ */
+function run(deps: VerifyDependencies, decision: VerifyDecision, requestId: string): VerifyOutcome | Promise<VerifyOutcome> {
   let step = decision.next();
+  while (!step.done) {
+    const answer = performNow(deps, step.value);
+    if (answer === MUST_WAIT) return runAsync(deps, decision, step.value, requestId);
+    step = decision.next(answer);
+  }
+  return step.value;
+}
+
+async function runAsync(deps: VerifyDependencies, decision: VerifyDecision, pending: VerifyIo, requestId: string): Promise<VerifyOutcome> {
+  let step = decision.next(await perform(deps, pending, requestId));
   while (!step.done) step = decision.next(await perform(deps, step.value, requestId));
   return step.value;
+}
+
+/** The answer to an I/O when it is known without waiting: a cached session, a token that needs no refresh, the in-memory rate limit. */
+function performNow(deps: VerifyDependencies, io: VerifyIo): unknown {
+  switch (io.io) {
+    case 'read_session': {
+      const validationStarted = performance.now();
+      const record = deps.store.peek?.(io.sessionId);
+      if (record === undefined) return MUST_WAIT;
+      deps.metrics.otel.sessionValidationDuration.record(performance.now() - validationStarted);
+      return record;
+    }
+    case 'take_rate_limit':
+      return deps.rateLimiter?.take(io.sessionId, deps.clock.now()) ?? 0;
+    case 'refresh':
+      return deps.refresher.freshNow(io.record, io.tokens) ?? MUST_WAIT;
+    default:
+      return MUST_WAIT;
+  }
 }
 
 async function perform(deps: VerifyDependencies, io: VerifyIo, requestId: string): Promise<unknown> {

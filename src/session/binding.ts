@@ -5,12 +5,26 @@ import type { SessionBindingHashes } from './session-data';
 
 export type BindingViolation = 'user_agent' | 'ip';
 
+/** Distinct values whose digest is remembered; past it the memory starts over. */
+const MAX_REMEMBERED_DIGESTS = 1024;
+/** Longer values (a user agent is a client's to choose) are hashed each time: the memory stays under a megabyte. */
+const MAX_REMEMBERED_LENGTH = 512;
+const digests = new Map<string, string>();
+
 /**
- * 132 bits of SHA-256, base64url. No cache: the one-shot hash of a user
- * agent costs about a microsecond, less than keeping a bounded map of them.
+ * 132 bits of SHA-256, base64url. Remembered: /verify checks a session's
+ * binding on every call, and a replica sees few distinct user agents, so a
+ * map lookup replaces a hash that profiles at about 3 µs under load.
  */
 function digest(value: string): string {
-  return hash('sha256', value, 'base64url').slice(0, 22);
+  if (value.length > MAX_REMEMBERED_LENGTH) return hash('sha256', value, 'base64url').slice(0, 22);
+  let known = digests.get(value);
+  if (known === undefined) {
+    if (digests.size >= MAX_REMEMBERED_DIGESTS) digests.clear();
+    known = hash('sha256', value, 'base64url').slice(0, 22);
+    digests.set(value, known);
+  }
+  return known;
 }
 
 /**

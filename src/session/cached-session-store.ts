@@ -50,13 +50,17 @@ export class CachedSessionStore implements SessionStore {
     await this.invalidations.close();
   }
 
+  /** A hit counts as one; a miss is counted by the `get` that follows it. */
+  peek(sessionId: string): StoredSession | undefined {
+    const cached = this.cache.get(sessionId);
+    if (cached) this.deps.metrics.sessionCacheLookups.hit.inc();
+    return cached?.record;
+  }
+
   async get(sessionId: string, freshness: ReadFreshness = 'cached'): Promise<StoredSession | undefined> {
     if (freshness === 'cached') {
-      const cached = this.cache.get(sessionId);
-      if (cached) {
-        this.deps.metrics.sessionCacheLookups.hit.inc();
-        return cached.record;
-      }
+      const cached = this.peek(sessionId);
+      if (cached) return cached;
       this.deps.metrics.sessionCacheLookups.miss.inc();
       const pending = this.reading.get(sessionId);
       if (pending) return pending;

@@ -82,9 +82,19 @@ export class SessionRefresher {
     return tokens.accessTokenExpiresAt <= this.options.clock.now();
   }
 
+  /**
+   * The outcome when it is known without I/O (the token is outside its
+   * refresh window), otherwise undefined: then `ensureFresh` decides. /verify
+   * asks this first so that a steady request needs no promise.
+   */
+  freshNow(record: StoredSession, tokens: TokenSet): FreshnessOutcome | undefined {
+    return this.needsRefresh(tokens) ? undefined : { kind: 'fresh', record, tokens };
+  }
+
   /** `service` is the route that needed the token: the label of bff_token_refresh_total. */
   ensureFresh(sessionId: string, record: StoredSession, tokens: TokenSet, service: string): Promise<FreshnessOutcome> {
-    if (!this.needsRefresh(tokens)) return Promise.resolve({ kind: 'fresh', record, tokens });
+    const known = this.freshNow(record, tokens);
+    if (known) return Promise.resolve(known);
     // Before the single flight and the lock: a session in back-off costs nothing but this lookup.
     const backoffMs = this.backoff.remainingMs(sessionId);
     if (backoffMs > 0) return Promise.resolve(this.fallback(record, tokens, service, backoffMs));

@@ -37,6 +37,13 @@ export interface SessionStore {
    */
   get(sessionId: string, freshness?: ReadFreshness): Promise<StoredSession | undefined>;
   /**
+   * The session when this process holds it in memory right now (SESSION_CACHE),
+   * answered without I/O and without a promise, for /verify's hot path;
+   * undefined means "not known here", never "no session": ask `get`. Stores
+   * without a memory of their own leave it out.
+   */
+  peek?(sessionId: string): StoredSession | undefined;
+  /**
    * Stores the session under its id (new, or in place of what the id held)
    * for the idle timeout, capped by its absolute lifetime; one already past
    * that lifetime is not stored. It is findable by back-channel logout

@@ -46,7 +46,9 @@ export function startTelemetry(telemetry: Config['telemetry'], environment: stri
             }),
           ],
         }
-      : { spanProcessors: [new NoopSpanProcessor()] }),
+      : // No metric readers either: given none, the SDK reads OTEL_METRICS_EXPORTER, whose default "otlp"
+        // exports to localhost:4318 every minute, and records every OTLP metric of every /verify for it.
+        { spanProcessors: [new NoopSpanProcessor()], metricReaders: [] }),
     instrumentations: [
       // Server spans are the gateway's own (request context and /verify): the generic incoming-request
       // instrumentation costs /verify a fifth of its throughput even for traces that are not sampled.
