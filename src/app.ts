@@ -159,7 +159,7 @@ interface SharedParts {
  */
 export function assemble(deps: GatewayDependencies): {
   app: RequestListener;
-  verify: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  verify: ReturnType<typeof createVerifyHandler>;
   routes: express.Router;
   /** Each served frontend's own routes (its /auth), which `routes` reaches through the frontend it selects. */
   frontendRoutes: () => express.Router[];

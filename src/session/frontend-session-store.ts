@@ -20,6 +20,12 @@ export class FrontendSessionStore implements SessionStore {
     return record && isOfFrontend(record, this) ? record : undefined;
   }
 
+  /** The cache's copy (SESSION_CACHE), when it is this frontend's; undefined sends the caller to `get`, which says "no session" for another's. */
+  peek(sessionId: string): StoredSession | undefined {
+    const record = this.store.peek?.(sessionId);
+    return record && isOfFrontend(record, this) ? record : undefined;
+  }
+
   save(sessionId: string, record: StoredSession): Promise<void> {
     return this.store.save(sessionId, this.stamped(record));
   }
