@@ -117,7 +117,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): Config {
 function frontendsConfig(file: string | undefined, base: Omit<Config, 'frontends' | 'frontendsFile'>): Pick<Config, 'frontends' | 'frontendsFile'> {
   if (!file) return { frontends: [environmentFrontend(base)], frontendsFile: undefined };
   const loaded = loadFrontendsFile(file, { ...base, frontends: [], frontendsFile: file });
-  if ('problems' in loaded) throw new ConfigError(loaded.problems.map((message) => `FRONTENDS_FILE: ${file} ${message}`));
+  if ('problems' in loaded) throw new ConfigError(loaded.problems.map((message) => describe({ variable: 'FRONTENDS_FILE', message: `${file} ${message}` })));
   return { frontends: loaded.frontends, frontendsFile: file };
 }
 

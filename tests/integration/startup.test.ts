@@ -49,6 +49,7 @@ describe('start-up', () => {
     ['REDIS_URL', 'http://redis:6379'],
     ['REDIS_SENTINELS', 'no-port-here'],
     ['ROUTES_FILE', '/nonexistent/routes.yaml'],
+    ['FRONTENDS_FILE', '/nonexistent/frontends.yaml'],
     ['KAFKA_BROKERS', 'kafka-without-port'],
     ['TELEMETRY_ENABLED', 'perhaps'],
     ['LOG_LEVEL', 'loud'],
