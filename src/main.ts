@@ -1,6 +1,5 @@
 import { ConfigError, loadConfig } from './config/load-config';
 import type { Config } from './config/config';
-import { scavengeOnMainThread } from './support/garbage-collection';
 
 /**
  * config -> telemetry -> compose -> listen -> graceful shutdown.
@@ -21,7 +20,6 @@ function readConfigOrExit(): Config {
 }
 
 async function main(): Promise<void> {
-  scavengeOnMainThread();
   const config = readConfigOrExit();
   // Instrumentation patches modules as they load: the SDK starts before anything requires express, ioredis, undici or kafkajs.
   const { startTelemetry } = require('./telemetry/tracing') as typeof import('./telemetry/tracing');

@@ -9,7 +9,6 @@ import { createRequire } from 'node:module';
 import { startProbes } from './probes.mjs';
 
 const require = createRequire(import.meta.url);
-require('../../dist/support/garbage-collection.js').scavengeOnMainThread();
 const { loadConfig } = require('../../dist/config/load-config.js');
 const config = loadConfig(process.env);
 require('../../dist/telemetry/tracing.js').startTelemetry(config.telemetry, config.server.environment);

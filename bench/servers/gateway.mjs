@@ -1,4 +1,4 @@
-// The real gateway, built from dist/ and started in main.ts's order: the V8 setting, configuration,
+// The real gateway, built from dist/ and started in main.ts's order: configuration,
 // then OpenTelemetry (on by default, as in production), then everything else.
 // With TLS_CERT_FILE/TLS_KEY_FILE it listens with TLS (h2 and http/1.1), as main.ts does.
 // Asked 'stats' over IPC, it answers how many TCP connections it has accepted.
@@ -6,7 +6,6 @@ import pino from 'pino';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-require('../../dist/support/garbage-collection.js').scavengeOnMainThread();
 const { loadConfig } = require('../../dist/config/load-config.js');
 const config = loadConfig(process.env);
 require('../../dist/telemetry/tracing.js').startTelemetry(config.telemetry, config.server.environment);
