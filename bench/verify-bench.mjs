@@ -57,7 +57,11 @@ async function main() {
   try {
     for (const server of servers) await load(server, cookie, 1); // warm-up: JIT, connection pools
     for (let round = 0; round < ROUNDS; round++) {
-      for (const server of servers) rounds.get(server.name).push(await load(server, cookie, SECONDS));
+      for (const server of servers) {
+        const result = await load(server, cookie, SECONDS);
+        rounds.get(server.name).push(result);
+        process.stderr.write(`round ${round + 1}/${ROUNDS}, ${server.name}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99} ms, ${result.cpuMicrosPerRequest.toFixed(0)} µs CPU/req, load ${loadAverage()}\n`);
+      }
     }
   } finally {
     for (const server of servers) server.stop();
