@@ -63,7 +63,7 @@ async function seedRange({ redisUrl, shape, from, to, secret, userAgent }) {
     client,
     guard: (_operation, command) => command(),
     sealer: new SessionSealer([secret]),
-    idleTtlSeconds: IDLE_TTL_SECONDS,
+    idleTtlSecondsOf: () => IDLE_TTL_SECONDS,
     clock: { now: () => Date.now() },
   });
   const build = SESSION_SHAPES[shape];

@@ -120,7 +120,7 @@ export async function seedSession(redis) {
     client: redis,
     guard: (_operation, command) => command(),
     sealer: new SessionSealer([SECRET]),
-    idleTtlSeconds: 3600,
+    idleTtlSecondsOf: () => 3600,
     clock: { now: () => Date.now() },
   });
   await store.save(sessionId, { auth });
