@@ -1,30 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import session from 'express-session';
 import type { Authorizer } from './authz/authorizer';
 import type { Config } from './config/config';
 import { NotFound } from './errors/app-error';
-import { publisherForFrontend, type EventPublisher } from './events/security-events';
-import { parseForwardedRequest } from './forwardauth/forwarded-request';
-import { RouteMatcher } from './forwardauth/route-matcher';
+import type { EventPublisher } from './events/security-events';
 import { hostnameOf } from './frontends/frontend-selector';
 import type { GatewayFrontend, ServedFrontends } from './frontends/served-frontends';
-import { FrontendSessionStore } from './session/frontend-session-store';
 import { SessionRateLimiter } from './forwardauth/session-rate-limiter';
 import { TrustedProxies } from './http/client-address';
-import { createBackchannelLogoutRoute } from './http/backchannel-logout-route';
 import { createErrorHandler } from './http/error-handler';
 import { homePage } from './http/home-page';
 import { mountOpenApi } from './http/openapi/openapi-routes';
-import {
-  createCallbackHandler,
-  createCsrfGuard,
-  createLoginHandler,
-  createLogoutHandler,
-  createUserHandler,
-} from './http/login-routes';
 import {
   createEventsHealthHandler,
   createHealthHandler,
@@ -37,13 +24,9 @@ import type { DependencyCheck } from './shared/dependency-check';
 import { RequestObservation } from './http/request-observation';
 import { SessionEnder } from './session/session-end';
 import { createSpaMetricsHandler, MAX_BODY_BYTES } from './http/spa-metrics-route';
-import { createUserSessionsRoutes } from './http/user-sessions-routes';
 import type { RateLimitStore } from './session/rate-limit-store';
-import { createVerifyHandler } from './http/verify-route';
-import { AudienceTokens } from './oidc/audience-tokens';
-import { ExpressSessionAdapter, type SessionCookieAttributes } from './session/express-session-adapter';
-import { SessionCookie } from './session/session-cookie';
-import { SessionRefresher } from './session/session-refresher';
+import type { createVerifyHandler } from './http/verify-route';
+import { frontendHandlers, frontendOfForwarded, touchIntervalMs, type FrontendHandlers, type SharedParts } from './http/frontend-routes';
 import type { Clock, LoginTransactionStore, SessionStore } from './session/session-store';
 import { TouchThrottle } from './session/touch-throttle';
 import type { Logger } from './telemetry/logger';
@@ -71,9 +54,6 @@ export interface GatewayDependencies {
   /** Refresh lock lifetime; tests shorten it to prove the renewal. */
   readonly refreshLeaseMs?: number;
 }
-
-const DEFAULT_REFRESH_LEASE_MS = 3000;
-const TOUCH_INTERVAL_MS = 60_000;
 
 /**
  * The gateway's request listener: /verify is answered straight from
@@ -122,35 +102,8 @@ function frameworkApp(routes: express.Router): Express {
   return app;
 }
 
-/** A session's idle expiry slides at most this often: well inside its idle timeout, and at least once a minute. */
-function touchIntervalMs(idleTtlSeconds: number): number {
-  return Math.min(TOUCH_INTERVAL_MS, (idleTtlSeconds * 1000) / 4);
-}
-
-/** See the PUBLIC_URL comment where it is mounted. */
-function assumeHttpsHop(req: Request, _res: Response, next: NextFunction): void {
-  req.headers['x-forwarded-proto'] = 'https';
-  next();
-}
-
 function isVerifyPath(url: string | undefined): boolean {
   return url !== undefined && url.startsWith('/verify') && (url.length === 7 || url.charCodeAt(7) === 63 /* "?" */);
-}
-
-/** Per request, the one frontend it belongs to; built once per frontend (and again only when a reload changes it). */
-interface FrontendHandlers {
-  readonly verify: ReturnType<typeof createVerifyHandler>;
-  readonly routes: express.Router;
-}
-
-/** What every frontend's handlers share: state keyed by session id, the observation, the limits. */
-interface SharedParts {
-  readonly trustedProxies: TrustedProxies;
-  readonly touchThrottle: TouchThrottle;
-  readonly sessionEnder: SessionEnder;
-  readonly observation: RequestObservation;
-  readonly verifyRateLimiter: SessionRateLimiter | undefined;
-  readonly authRateLimit: RequestHandler;
 }
 
 /**
@@ -231,121 +184,4 @@ export function assemble(deps: GatewayDependencies): {
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new NotFound()));
   app.use(createErrorHandler(logger));
   return { app: frameworkApps(app), verify, routes: app, frontendRoutes: () => deps.frontends.all.map((frontend) => handlersOf(frontend).routes) };
-}
-
-/**
- * The frontend a /verify call is for, from the proxy's X-Forwarded-Host and
- * the normalised X-Forwarded-Uri: the same path the route decision reads, so
- * "/admin/../shop" cannot pick one frontend and reach another's routes. A
- * request whose headers do not parse goes to any frontend, whose decision
- * refuses it with the usual 400.
- */
-function frontendOfForwarded(frontends: GatewayDependencies['frontends'], req: IncomingMessage): GatewayFrontend | undefined {
-  const all = frontends.all;
-  const only = all[0] as GatewayFrontend;
-  if (all.length === 1 && only.config.hosts === undefined && only.config.pathPrefix === '') return only;
-  const forwarded = parseForwardedRequest(req.headers);
-  if (typeof forwarded === 'string') return only;
-  return frontends.select(forwarded.host, forwarded.normalisedPath);
-}
-
-/** One frontend's /verify and /auth routes, over its own IdP client, cookie, lifetimes and routes. */
-function frontendHandlers(deps: GatewayDependencies, shared: SharedParts, frontend: GatewayFrontend): FrontendHandlers {
-  const { metrics, logger, clock } = deps;
-  const config = frontend.view;
-  const { identityProvider } = frontend;
-  const events = publisherForFrontend(deps.events, config.frontendsFile === undefined ? undefined : frontend.config.name);
-  const sessions = new FrontendSessionStore(deps.sessions, frontend.config.name);
-  const leaseMs = deps.refreshLeaseMs ?? DEFAULT_REFRESH_LEASE_MS;
-  const refresher = new SessionRefresher({
-    store: sessions,
-    sessionEnder: shared.sessionEnder,
-    identityProvider,
-    metrics,
-    events,
-    logger,
-    clock,
-    leaseMs,
-    waitBudgetMs: config.oidc.timeoutMs + leaseMs + 1000,
-  });
-  const verify = createVerifyHandler({
-    publicOrigin: config.server.publicOrigin,
-    binding: config.session.binding,
-    routes: new RouteMatcher(config.routes),
-    trustedProxies: shared.trustedProxies,
-    cookie: new SessionCookie(config.session.cookieName, deps.sessionSecrets),
-    store: sessions,
-    refresher,
-    authorizer: deps.authorizer,
-    audienceTokens: new AudienceTokens(identityProvider, clock),
-    bearerTokens: frontend.bearerTokens,
-    touchThrottle: shared.touchThrottle.withInterval(touchIntervalMs(config.session.idleTtlSeconds)),
-    sessionEnder: shared.sessionEnder,
-    observation: shared.observation,
-    rateLimiter: shared.verifyRateLimiter,
-    metrics,
-    events,
-    logger,
-    clock,
-  });
-  const authDeps = {
-    config,
-    sessionEnder: shared.sessionEnder,
-    identityProvider,
-    transactions: deps.transactions,
-    trustedProxies: shared.trustedProxies,
-    metrics,
-    events,
-    logger,
-    clock,
-  };
-  const auth = `${frontend.config.pathPrefix}/auth`;
-  const routes = express.Router();
-  // Every /auth route is registered with its full path, so its template ("/auth/login") is known
-  // even after an error has unwound the handlers (metrics and span names use it).
-  // Back-channel logout comes from the IdP's servers, not browsers: it is not limited per client address.
-  routes.use(auth, (req, res, next) => (req.path === '/backchannel-logout' ? next() : shared.authRateLimit(req, res, next)));
-  // Server-to-server from the IdP: no CSRF header (no browser involved), and registered before
-  // express-session so that it never reads, creates or touches a cookie session.
-  routes.post(
-    `${auth}/backchannel-logout`,
-    createBackchannelLogoutRoute({
-      identityProvider,
-      sessions,
-      logoutTokens: deps.transactions,
-      trustedProxies: shared.trustedProxies,
-      metrics,
-      events,
-      logger,
-      clock,
-    }),
-  );
-  // The cookie follows PUBLIC_URL, the origin the browser sees: a TLS-terminating proxy that does not
-  // say X-Forwarded-Proto: https would otherwise make express-session drop the Secure cookie silently.
-  if (config.session.isSecureCookie) routes.use(auth, assumeHttpsHop);
-  const sessionCookie: SessionCookieAttributes = { httpOnly: true, secure: config.session.isSecureCookie, sameSite: 'lax', path: '/' };
-  routes.use(
-    auth,
-    session({
-      name: config.session.cookieName,
-      secret: [...deps.sessionSecrets],
-      store: new ExpressSessionAdapter(sessions, sessionCookie),
-      resave: false,
-      saveUninitialized: false,
-      rolling: false,
-      unset: 'destroy',
-      proxy: config.session.isSecureCookie,
-      genid: () => randomBytes(32).toString('base64url'),
-      cookie: sessionCookie,
-    }),
-  );
-  routes.get(`${auth}/login`, createLoginHandler(authDeps));
-  routes.get(`${auth}/callback`, createCallbackHandler(authDeps));
-  routes.post(`${auth}/logout`, createCsrfGuard(authDeps), createLogoutHandler(authDeps));
-  routes.get(`${auth}/user`, createUserHandler(authDeps));
-  const userSessions = createUserSessionsRoutes({ ...authDeps, sessions, sessionSecrets: deps.sessionSecrets });
-  routes.get(`${auth}/sessions`, userSessions.list);
-  routes.delete(`${auth}/sessions`, createCsrfGuard(authDeps), userSessions.endOthers);
-  routes.delete(`${auth}/sessions/:handle`, createCsrfGuard(authDeps), userSessions.endOne);
-  return { verify, routes };
 }
