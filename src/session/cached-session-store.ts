@@ -35,7 +35,9 @@ export class CachedSessionStore implements SessionStore {
     private readonly invalidations: SessionInvalidations,
     private readonly deps: { readonly metrics: GatewayMetrics; readonly logger: Logger; readonly clock: Clock },
   ) {
-    this.cache = new LRUCache({ max: MAX_CACHED_SESSIONS, ttl: SESSION_CACHE_BOUND_MS, ttlAutopurge: false, perf: { now: () => deps.clock.now() } });
+    // ttlResolution 0: every lookup reads the clock. lru-cache otherwise reuses one reading for a millisecond,
+    // and a record could outlive the bound by that much (seen under load in the session cache test).
+    this.cache = new LRUCache({ max: MAX_CACHED_SESSIONS, ttl: SESSION_CACHE_BOUND_MS, ttlAutopurge: false, ttlResolution: 0, perf: { now: () => deps.clock.now() } });
   }
 
   /** Subscribes to the other replicas' announcements; until it resolves, the lifetime bound alone holds. */
