@@ -101,8 +101,8 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
   let reloading: Promise<ReloadOutcome> = Promise.resolve({ result: 'unchanged', added: [], removed: [], changed: [], problems: [] });
   const reloadFrontends = (): Promise<ReloadOutcome> => {
     const file = config.frontendsFile;
-    if (!file) return Promise.resolve({ result: 'refused', added: [], removed: [], changed: [], problems: ['FRONTENDS_FILE is not set: the frontend comes from the environment'] });
-    reloading = reloading.then(() => frontends.reload(loadFrontendsFile(file, config)));
+    // Without a file the environment's frontend is all there is to read again: the reload finds it unchanged.
+    reloading = reloading.then(() => frontends.reload(file ? loadFrontendsFile(file, config) : { frontends: [...config.frontends] }));
     return reloading;
   };
   if (config.frontendsFile) {

@@ -26,8 +26,10 @@ export interface GatewayFrontend extends FrontendRuntime {
   readonly bearerTokens: BearerTokenVerifier;
 }
 
+const RELOAD_RESULTS = ['applied', 'unchanged', 'refused'] as const;
+
 export interface ReloadOutcome {
-  readonly result: 'applied' | 'unchanged' | 'refused';
+  readonly result: (typeof RELOAD_RESULTS)[number];
   readonly added: readonly string[];
   readonly removed: readonly string[];
   readonly changed: readonly string[];
@@ -67,6 +69,8 @@ export class ServedFrontends<T extends FrontendRuntime> {
     this.served = this.serve(initial.map((config) => deps.build(config)));
     this.loadedAt = deps.clock.now();
     deps.metrics.frontendsServed.set(initial.length);
+    // Every result exists from the start: a rate or an alert over it has a series before the first reload.
+    for (const result of RELOAD_RESULTS) deps.metrics.configReloads.inc({ result }, 0);
   }
 
   get all(): readonly T[] {

@@ -273,6 +273,8 @@ describe('the dashboards against a real Prometheus scraping a gateway under scri
     const burster = await logIn(env.gateway, `burster${suffix}`);
     // The background task that recounts live sessions, run now rather than on its timer.
     await env.gateway.gateway.countActiveSessions();
+    // What SIGHUP does: without FRONTENDS_FILE the reload finds the environment's frontend unchanged.
+    expect((await env.gateway.gateway.reloadFrontends()).result).toBe('unchanged');
 
     // Many /verify: allowed by the PDP, anonymous API call (401), anonymous navigation (302).
     const allowed: number[] = [];
