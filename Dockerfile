@@ -66,5 +66,7 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 STOPSIGNAL SIGTERM
 
 # Not `npm start` (it builds first, and npm would sit between the signal and
-# the process): the image's own Node 24 runs the compiled entry point directly.
-CMD ["node", "dist/main.js"]
+# the process): the image's own Node 24 runs the compiled entry point directly,
+# with package.json's config.nodeFlags (a young generation that starts at 16 MB:
+# docs/benchmark.md, "the p99 and the garbage collector").
+CMD ["node", "--min-semi-space-size=16", "--max-semi-space-size=32", "dist/main.js"]

@@ -130,12 +130,18 @@ export async function seedSession(redis) {
 }
 
 /**
+ * The Node flags the gateway ships with (package.json config.nodeFlags, as `npm start` and the
+ * Dockerfile use them). Every server of a run gets them, the floor too: the same runtime for all.
+ */
+export const NODE_FLAGS = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).config.nodeFlags.split(' ');
+
+/**
  * Forks bench/servers/<script>; `options.port` when the port must be known before (a PUBLIC_URL, a
- * redirect URI), `options.execArgv` for Node's own flags (`--cpu-prof`).
+ * redirect URI), `options.execArgv` for Node's own flags beside NODE_FLAGS (`--cpu-prof`).
  */
 export async function startServer(name, script, env, options = {}) {
   const port = options.port ?? (await freePort());
-  const child = track(fork(join(here, 'servers', script), [], { env: { ...process.env, ...env, PORT: String(port) }, execArgv: options.execArgv ?? process.execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+  const child = track(fork(join(here, 'servers', script), [], { env: { ...process.env, ...env, PORT: String(port) }, execArgv: [...NODE_FLAGS, ...(options.execArgv ?? [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 15_000);
     child.once('message', () => {
