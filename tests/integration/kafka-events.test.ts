@@ -1,13 +1,9 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { join } from 'node:path';
 import type { Browser } from '../support/browser';
 import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '../support/environment';
 import { metricValue, MovableClock, TEST_SESSION_SECRET, type RunningGateway } from '../support/gateway';
 import { TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../support/idp';
-import { getFreePort } from '../support/ports';
-import { withDeathSignal } from '../support/child-process';
+import { startBuiltGateway } from '../support/built-gateway';
 import { eventually, waitUntil } from '../support/wait';
 import { readTopic, startKafka, type KafkaBroker, type ReceivedMessage, type TopicReader } from '../support/kafka';
 import { uuidV7 } from '../../src/shared/uuid-v7';
@@ -21,7 +17,6 @@ const BUFFER_SIZE = 400;
 const INTO_REFRESH_WINDOW_MS = 250_000;
 // First run: mvn fetches ~45 MB of jars (bounded at 5 min in tests/support/kafka.ts); later runs start in seconds.
 const SETUP_TIMEOUT_MS = 400_000;
-const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
 
 /** Anything that answers HTTP like a gateway: the in-process one, or the built one in its own process. */
 type GatewayAddress = Pick<RunningGateway, 'url'>;
@@ -279,38 +274,25 @@ describe('security events on a real Kafka broker', () => {
     }, 120_000);
 
     it('the built gateway writes only JSON lines to stdout, and no TimeoutNegativeWarning to stderr, while Kafka is stopped and restarted', async () => {
-      if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does)`);
-      const port = await getFreePort();
-      const gateway: GatewayAddress = { url: `http://127.0.0.1:${port}` };
-      const [command, args] = withDeathSignal(process.execPath, [MAIN]);
-      const child = spawn(command, args, {
-        env: {
-          PATH: process.env.PATH ?? '',
-          PORT: String(port),
-          PUBLIC_URL: gateway.url,
-          OIDC_ISSUER: env.idp.issuer,
-          OIDC_CLIENT_ID: TEST_CLIENT_ID,
-          OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET,
-          SESSION_SECRET: TEST_SESSION_SECRET,
-          REDIS_URL: env.redis.url,
-          KAFKA_BROKERS: kafka.brokers,
-          KAFKA_TOPIC: TOPIC,
-          BREAKER_RESET_TIMEOUT_MS: '1000',
-          // Every line the gateway can write, security events included.
-          LOG_LEVEL: 'debug',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const built = await startBuiltGateway(() => ({
+        OIDC_ISSUER: env.idp.issuer,
+        OIDC_CLIENT_ID: TEST_CLIENT_ID,
+        OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET,
+        SESSION_SECRET: TEST_SESSION_SECRET,
+        REDIS_URL: env.redis.url,
+        KAFKA_BROKERS: kafka.brokers,
+        KAFKA_TOPIC: TOPIC,
+        BREAKER_RESET_TIMEOUT_MS: '1000',
+        // Every line the gateway can write, security events included.
+        LOG_LEVEL: 'debug',
+      }));
+      const gateway: GatewayAddress = { url: built.url };
+      const { child, exited } = built;
       try {
         await waitUntil(async () => (await eventsHealth(gateway).catch(() => undefined))?.connected === true, {
           timeoutMs: 30_000,
           intervalMs: 100,
-          timeoutMessage: () => `the built gateway did not connect to Kafka within 30 s:\n${stdout}\n${stderr}`,
+          timeoutMessage: () => `the built gateway did not connect to Kafka within 30 s:\n${built.stdout()}\n${built.stderr()}`,
         });
         expect(await postWithoutCsrf(gateway, uuidV7())).toBe(403);
         await waitForEventsHealth(gateway, (health) => health.buffered === 0);
@@ -325,9 +307,10 @@ describe('security events on a real Kafka broker', () => {
       }
       expect(await exited).toBe(0);
 
-      expect(nonJsonLines(stdout)).toEqual([]);
-      expect(stderr).not.toContain('TimeoutNegativeWarning');
-      const lines = stdout
+      expect(nonJsonLines(built.stdout())).toEqual([]);
+      expect(built.stderr()).not.toContain('TimeoutNegativeWarning');
+      const lines = built
+        .stdout()
         .split('\n')
         .filter((line) => line.length > 0)
         .map((line) => JSON.parse(line) as { message: string; process_warning?: { type: string }; known_issue?: string });

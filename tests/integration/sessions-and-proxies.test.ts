@@ -3,7 +3,7 @@ import { Browser } from '../support/browser';
 import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '../support/environment';
 import { metricValue, MovableClock, startGateway, TEST_SESSION_SECRET } from '../support/gateway';
 import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../support/idp';
-import { getFreePort, reservePort } from '../support/ports';
+import { reservePort } from '../support/ports';
 import { eventually } from '../support/wait';
 
 describe('session protections', () => {
@@ -101,11 +101,12 @@ describe('TRUSTED_PROXIES', () => {
 describe('an IdP that is down at start-up', () => {
   it('makes the gateway not ready instead of dead, and ready once the IdP comes up', async () => {
     const gatewayPort = await reservePort();
-    const idpPort = await getFreePort();
+    // Held (closing every connection, as a down IdP would) until the IdP process binds it.
+    const idpPort = await reservePort();
     const publicUrl = `http://127.0.0.1:${gatewayPort.port}`;
     const gatewayStarting = startGateway({
       port: gatewayPort,
-      env: { OIDC_ISSUER: `http://localhost:${idpPort}`, OIDC_CLIENT_ID: TEST_CLIENT_ID, OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET, SESSION_SECRET: TEST_SESSION_SECRET },
+      env: { OIDC_ISSUER: `http://localhost:${idpPort.port}`, OIDC_CLIENT_ID: TEST_CLIENT_ID, OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET, SESSION_SECRET: TEST_SESSION_SECRET },
     });
     // startGateway waits for discovery, so probe the port while it waits.
     const notReady = await eventually(() => fetch(`${publicUrl}/ready`).then((response) => response.status, () => 0), (status) => status !== 0, {
@@ -116,7 +117,8 @@ describe('an IdP that is down at start-up', () => {
     expect(login.status).toBe(503);
     expect(login.headers.get('retry-after')).toMatch(/^\d+$/);
 
-    const idp = await startTestIdp({ port: idpPort, clients: [bffTestClient({ redirect_uris: [`${publicUrl}/auth/callback`] })] });
+    await idpPort.release();
+    const idp = await startTestIdp({ port: idpPort.port, clients: [bffTestClient({ redirect_uris: [`${publicUrl}/auth/callback`] })] });
     const gateway = await gatewayStarting;
     try {
       expect((await fetch(`${gateway.url}/ready`)).status).toBe(200);

@@ -1,15 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { Browser, loginWithIdp } from '../support/browser';
 import { forwarded } from '../support/environment';
 import { TEST_SESSION_SECRET } from '../support/gateway';
 import { bffTestClient, startTestIdp, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type TestIdp } from '../support/idp';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver';
-import { getFreePort } from '../support/ports';
+import { startBuiltGateway, type BuiltGateway } from '../support/built-gateway';
 import { startRedis, type RedisServer } from '../support/redis';
 import { eventually, waitUntil } from '../support/wait';
 
-const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
 const SERVER = 2;
 const ACCESS_TOKEN_TTL_SECONDS = 4;
 
@@ -29,21 +27,18 @@ describe('OpenTelemetry traces of the running gateway', () => {
   let receiver: OtlpReceiver;
   let gateway: ChildProcess;
   let origin: string;
-  let logLines: Array<Record<string, unknown>>;
+  let built: BuiltGateway;
 
   beforeAll(async () => {
-    const port = await getFreePort();
-    origin = `http://127.0.0.1:${port}`;
     redis = await startRedis();
-    // 4 s tokens enter their refresh window (the last half of a short life) 2 s after they are issued.
-    idp = await startTestIdp({ accessTokenTtlSeconds: ACCESS_TOKEN_TTL_SECONDS, clients: [bffTestClient({ redirect_uris: [`${origin}/auth/callback`] })] });
     receiver = await startOtlpReceiver();
-    logLines = [];
-    gateway = spawn(process.execPath, [MAIN], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        PORT: String(port),
-        PUBLIC_URL: origin,
+    built = await startBuiltGateway(async (url) => {
+      origin = url;
+      // The IdP registers the gateway's redirect URI, so a start on another port needs an IdP of its own.
+      await idp?.stop();
+      // 4 s tokens enter their refresh window (the last half of a short life) 2 s after they are issued.
+      idp = await startTestIdp({ accessTokenTtlSeconds: ACCESS_TOKEN_TTL_SECONDS, clients: [bffTestClient({ redirect_uris: [`${origin}/auth/callback`] })] });
+      return {
         OIDC_ISSUER: idp.issuer,
         OIDC_CLIENT_ID: TEST_CLIENT_ID,
         OIDC_CLIENT_SECRET: TEST_CLIENT_SECRET,
@@ -55,24 +50,25 @@ describe('OpenTelemetry traces of the running gateway', () => {
         ENVIRONMENT: 'staging',
         BFF_VERSION: '9.9.9-test',
         LOG_LEVEL: 'debug',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      };
     });
-    let buffered = '';
-    gateway.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          logLines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          // not a JSON log line
-        }
-      }
-    });
-    await found(() => logLines.find((line) => line.message === 'identity provider metadata loaded'), 'the gateway to start');
+    gateway = built.child;
+    await found(() => logLines().find((line) => line.message === 'identity provider metadata loaded'), 'the gateway to start');
   });
+
+  /** The gateway's JSON log lines so far, from its whole stdout. */
+  function logLines(): Array<Record<string, unknown>> {
+    return built
+      .stdout()
+      .split('\n')
+      .flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return []; // not a JSON log line (or the last, unfinished one)
+        }
+      });
+  }
 
   afterAll(async () => {
     gateway?.kill('SIGKILL');
@@ -113,7 +109,7 @@ describe('OpenTelemetry traces of the running gateway', () => {
     const tokenCall = spans.find((span) => String(span.attributes['url.full'] ?? '').startsWith(`${idp.issuer}/token`));
     expect(tokenCall).toBeDefined();
 
-    const refreshLog = await found(() => logLines.find((line) => line.message === 'access token refreshed' && line.trace_id === traceId), 'the refresh log line');
+    const refreshLog = await found(() => logLines().find((line) => line.message === 'access token refreshed' && line.trace_id === traceId), 'the refresh log line');
     expect(refreshLog.span_id).toMatch(/^[0-9a-f]{16}$/);
 
     // The same refreshing /verify fed the OTLP metrics of the catalogue.
