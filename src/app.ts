@@ -27,7 +27,8 @@ import { createSpaMetricsHandler, MAX_BODY_BYTES } from './http/spa-metrics-rout
 import type { RateLimitStore } from './session/rate-limit-store';
 import type { createVerifyHandler } from './http/verify-route';
 import { frontendHandlers, frontendOfForwarded, touchIntervalMs, type FrontendHandlers, type SharedParts } from './http/frontend-routes';
-import type { Clock, LoginTransactionStore, SessionStore } from './session/session-store';
+import type { LoginTransactionStore, SessionStore } from './session/session-store';
+import type { Clock } from './shared/clock';
 import { TouchThrottle } from './session/touch-throttle';
 import type { Logger } from './telemetry/logger';
 import type { GatewayMetrics } from './telemetry/metrics';

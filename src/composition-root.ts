@@ -19,7 +19,7 @@ import { createRedisClient } from './session/redis-client';
 import { RedisLoginTransactionStore, RedisSessionStore, type RedisGuard } from './session/redis-session-store';
 import { MemoryRateLimitStore, RedisRateLimitStore } from './session/rate-limit-store';
 import { SessionSealer } from './session/session-sealer';
-import { systemClock, type Clock } from './session/session-store';
+import { systemClock, type Clock } from './shared/clock';
 import { BackgroundTask } from './telemetry/background-task';
 import type { Logger } from './telemetry/logger';
 import { GatewayMetrics } from './telemetry/metrics';

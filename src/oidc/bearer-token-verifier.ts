@@ -2,7 +2,7 @@ import { errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTHeaderP
 import { DependencyUnavailable } from '../errors/app-error';
 import type { Breaker } from '../resilience/breaker';
 import type { SessionUser } from '../session/session-data';
-import type { Clock } from '../session/session-store';
+import type { Clock } from '../shared/clock';
 import type { Logger } from '../telemetry/logger';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import { userFromClaims } from './claims-user';

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from 'jose';
 import { DependencyUnavailable } from '../errors/app-error';
-import type { Clock } from '../session/session-store';
+import type { Clock } from '../shared/clock';
 
 /**
  * Timing of the IdP's key set as /verify uses it for API clients' tokens.

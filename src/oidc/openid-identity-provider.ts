@@ -3,7 +3,7 @@ import type { ClientAuthentication } from '../config/config';
 import { DependencyUnavailable, InvalidLoginResponse, RefreshTokenRejected, TokenExchangeRefused } from '../errors/app-error';
 import type { Breaker } from '../resilience/breaker';
 import type { SessionUser } from '../session/session-data';
-import type { Clock } from '../session/session-store';
+import type { Clock } from '../shared/clock';
 import type { GatewayMetrics } from '../telemetry/metrics';
 import type { Logger } from '../telemetry/logger';
 import type {

@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { isOfFrontend, lastSeenAt, sessionTtlSeconds, type StoredSession } from './session-data';
 import type { SessionSealer } from './session-sealer';
-import type { Clock, IdpSessionMatch, ListedSession, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
+import type { IdpSessionMatch, ListedSession, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
+import type { Clock } from '../shared/clock';
 
 interface Entry {
   /** Sealed as in Redis (SessionSealer): the same format, rotation and copies, never shared mutable objects. */

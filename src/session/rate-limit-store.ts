@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { RedisClient, RedisGuard } from './redis-session-store';
-import type { Clock } from './session-store';
+import type { Clock } from '../shared/clock';
 
 export interface RateLimitHit {
   /** Requests counted in the current window, this one included. */

@@ -2,7 +2,8 @@ import { hash, randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { isOfFrontend, lastSeenAt, sessionTtlSeconds, type StoredSession } from './session-data';
 import type { IndexedClaim, SessionSealer } from './session-sealer';
-import type { Clock, IdpSessionMatch, ListedSession, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
+import type { IdpSessionMatch, ListedSession, LoginTransaction, LoginTransactionStore, RefreshLease, SessionStore } from './session-store';
+import type { Clock } from '../shared/clock';
 
 export type RedisClient = Redis | Cluster;
 

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { Clock } from './session-store';
+import type { Clock } from '../shared/clock';
 
 /**
  * How long a session waits between attempts to refresh at an IdP that is

@@ -7,7 +7,8 @@ import type { Logger } from '../telemetry/logger';
 import { RefreshBackoff } from './refresh-backoff';
 import type { StoredSession, TokenSet } from './session-data';
 import type { SessionEnder } from './session-end';
-import type { Clock, RefreshLease, SessionStore } from './session-store';
+import type { RefreshLease, SessionStore } from './session-store';
+import type { Clock } from '../shared/clock';
 
 /** Refresh when the access token has less than this left, so upstreams never receive one about to expire. */
 export const REFRESH_WINDOW_MS = 60_000;

@@ -1,12 +1,5 @@
 import type { StoredSession } from './session-data';
 
-/** Milliseconds since the epoch; injected so tests can move time. */
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };
-
 /**
  * A cross-replica claim on refreshing one session's tokens. Whoever holds it
  * is the only one allowed to present that session's refresh token.

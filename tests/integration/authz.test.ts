@@ -7,7 +7,7 @@ import type { AuthorizationInput } from '../../src/authz/authorizer';
 import { createAuthorizer } from '../../src/authz/create-authorizer';
 import { loadConfig } from '../../src/config/load-config';
 import { DependencyUnavailable } from '../../src/errors/app-error';
-import { systemClock } from '../../src/session/session-store';
+import { systemClock } from '../../src/shared/clock';
 import { GatewayMetrics } from '../../src/telemetry/metrics';
 import type { Browser } from '../support/browser';
 import { forwarded, logIn, startTestEnvironment, type TestEnvironment } from '../support/environment';

@@ -7,7 +7,7 @@ import { createGatewayServer } from '../../src/http/server';
 import { composeGateway, type Gateway } from '../../src/composition-root';
 import type { Config } from '../../src/config/config';
 import { loadConfig } from '../../src/config/load-config';
-import type { Clock } from '../../src/session/session-store';
+import type { Clock } from '../../src/shared/clock';
 import { GatewayMetrics } from '../../src/telemetry/metrics';
 import { reservePort, type ReservedPort } from './ports';
 import { waitUntil, withTimeout } from './wait';

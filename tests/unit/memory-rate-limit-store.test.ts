@@ -1,5 +1,5 @@
 import { MemoryRateLimitStore } from '../../src/session/rate-limit-store';
-import type { Clock } from '../../src/session/session-store';
+import type { Clock } from '../../src/shared/clock';
 
 const WINDOW_MS = 60_000;
 /** The start of a window: no test straddles a window boundary by accident. */

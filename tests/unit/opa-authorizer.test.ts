@@ -4,7 +4,7 @@ import pino from 'pino';
 import type { AuthorizationInput } from '../../src/authz/authorizer';
 import { createAuthorizer } from '../../src/authz/create-authorizer';
 import { loadConfig } from '../../src/config/load-config';
-import { systemClock } from '../../src/session/session-store';
+import { systemClock } from '../../src/shared/clock';
 import { GatewayMetrics } from '../../src/telemetry/metrics';
 import { metricValue } from '../support/gateway';
 
