@@ -151,8 +151,8 @@ export function assemble(deps: GatewayDependencies): {
     return handlers;
   };
   const verify = (req: IncomingMessage, res: ServerResponse) => {
-    const frontend = frontendOfForwarded(deps.frontends, req);
-    return (frontend ? handlersOf(frontend) : unservedHandlers()).verify(req, res);
+    const { frontend, forwarded } = frontendOfForwarded(deps.frontends, req);
+    return (frontend ? handlersOf(frontend) : unservedHandlers()).verify(req, res, forwarded);
   };
 
   const app = express.Router();

@@ -4,7 +4,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import session from 'express-session';
 import type { GatewayDependencies } from '../app';
 import { publisherForFrontend } from '../events/security-events';
-import { parseForwardedRequest } from '../forwardauth/forwarded-request';
+import { parseForwardedRequest, type ForwardedRequest, type ForwardedRequestProblem } from '../forwardauth/forwarded-request';
 import { RouteMatcher } from '../forwardauth/route-matcher';
 import type { SessionRateLimiter } from '../forwardauth/session-rate-limiter';
 import type { GatewayFrontend } from '../frontends/served-frontends';
@@ -59,7 +59,6 @@ function assumeHttpsHop(req: Request, _res: Response, next: NextFunction): void 
   next();
 }
 
-
 /**
  * The frontend a /verify call is for, from the proxy's X-Forwarded-Host and
  * the normalised X-Forwarded-Uri: the same path the route decision reads, so
@@ -67,13 +66,17 @@ function assumeHttpsHop(req: Request, _res: Response, next: NextFunction): void 
  * request whose headers do not parse goes to any frontend, whose decision
  * refuses it with the usual 400.
  */
-export function frontendOfForwarded(frontends: GatewayDependencies['frontends'], req: IncomingMessage): GatewayFrontend | undefined {
+export function frontendOfForwarded(
+  frontends: GatewayDependencies['frontends'],
+  req: IncomingMessage,
+): { readonly frontend: GatewayFrontend | undefined; readonly forwarded?: ForwardedRequest | ForwardedRequestProblem } {
   const all = frontends.all;
   const only = all[0] as GatewayFrontend;
-  if (all.length === 1 && only.config.hosts === undefined && only.config.pathPrefix === '') return only;
+  if (all.length === 1 && only.config.hosts === undefined && only.config.pathPrefix === '') return { frontend: only };
+  // Parsed once: the chosen frontend's /verify decides on this same reading.
   const forwarded = parseForwardedRequest(req.headers);
-  if (typeof forwarded === 'string') return only;
-  return frontends.select(forwarded.host, forwarded.normalisedPath);
+  if (typeof forwarded === 'string') return { frontend: only, forwarded };
+  return { frontend: frontends.select(forwarded.host, forwarded.normalisedPath), forwarded };
 }
 
 /** One frontend's /verify and /auth routes, over its own IdP client, cookie, lifetimes and routes. */

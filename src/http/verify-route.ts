@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authorizer } from '../authz/authorizer';
 import type { SessionBinding } from '../config/config';
 import type { EventPublisher } from '../events/security-events';
-import { parseForwardedRequest } from '../forwardauth/forwarded-request';
+import { parseForwardedRequest, type ForwardedRequest, type ForwardedRequestProblem } from '../forwardauth/forwarded-request';
 import { identityHeaders } from '../forwardauth/identity-headers';
 import type { RouteMatcher } from '../forwardauth/route-matcher';
 import type { SessionRateLimiter } from '../forwardauth/session-rate-limiter';
@@ -23,6 +23,9 @@ import type { TrustedProxies } from './client-address';
 import { AnswerBatch } from './answer-batch';
 import { toProblem } from './error-handler';
 import type { ObservedRequest, RequestObservation } from './request-observation';
+
+/** X-Forwarded-* as parseForwardedRequest reads them: the original request, or what is wrong with them. */
+type ParsedForwardedRequest = ForwardedRequest | ForwardedRequestProblem;
 
 export { VERIFY_ERRORS } from '../forwardauth/verify-decision';
 
@@ -89,9 +92,10 @@ export function createVerifyHandler(deps: VerifyDependencies) {
    * Decides before it returns when the decision needs no I/O that waits (a
    * session in the cache, a token outside its refresh window: the steady
    * state), and answers with the other answers of this turn of the event loop
-   * (AnswerBatch); otherwise returns the promise of the answer.
+   * (AnswerBatch); otherwise returns the promise of the answer. `forwarded`:
+   * the request's X-Forwarded-* already parsed by whoever picked this handler.
    */
-  return function verify(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
+  return function verify(req: IncomingMessage, res: ServerResponse, forwarded?: ParsedForwardedRequest): void | Promise<void> {
     const started = performance.now();
     const method = req.method ?? 'GET';
     // The gateway's own server span: the generic HTTP instrumentation (which skips /verify) computes dozens of
@@ -99,7 +103,7 @@ export function createVerifyHandler(deps: VerifyDependencies) {
     const observed = deps.observation.start(method, req.headers, { isTraced: true, spanName: `${method} ${ENDPOINT}` });
     let outcome: VerifyOutcome | Promise<VerifyOutcome>;
     try {
-      outcome = observed.within(() => run(deps, decideVerify(requestFacts(deps, req), policy), observed.requestId));
+      outcome = observed.within(() => run(deps, decideVerify(requestFacts(deps, req, forwarded), policy), observed.requestId));
     } catch (error) {
       outcome = outcomeOfError(deps, error, observed.requestId);
     }
@@ -112,11 +116,11 @@ export function createVerifyHandler(deps: VerifyDependencies) {
 }
 
 /** Everything the decision needs that the request alone tells, without I/O. */
-function requestFacts(deps: VerifyDependencies, req: IncomingMessage): VerifyRequest {
+function requestFacts(deps: VerifyDependencies, req: IncomingMessage, forwarded = parseForwardedRequest(req.headers)): VerifyRequest {
   const remoteAddress = req.socket.remoteAddress;
   return {
     isFromTrustedPeer: !deps.trustedProxies.isRestricted || deps.trustedProxies.isTrusted(remoteAddress),
-    forwarded: parseForwardedRequest(req.headers),
+    forwarded,
     csrfHeaders: { csrf: header(req, 'x-csrf'), origin: header(req, 'origin'), fetchSite: header(req, 'sec-fetch-site') },
     sessionId: deps.cookie.sessionIdFrom(req.headers.cookie),
     userAgent: header(req, 'user-agent'),
