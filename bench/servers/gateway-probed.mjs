@@ -3,21 +3,11 @@
 // plus, reported and reset on each 'stats' message over IPC, the probes of probes.mjs (event-loop
 // delay and utilization, the session store's ioredis queue) and the TCP connections accepted
 // since the start and open now. Nothing on the request path changes. BENCH_LISTEN_BACKLOG
-// (unset: Node's default of 511, what main.ts gets) sets the listen queue for experiments.
-import pino from 'pino';
-import { createRequire } from 'node:module';
+// (unset: the gateway's own listen queue, as main.ts gets it) sets another for experiments.
+import { composeBuiltGateway } from './built-gateway.mjs';
 import { startProbes } from './probes.mjs';
 
-const require = createRequire(import.meta.url);
-const { loadConfig } = require('../../dist/config/load-config.js');
-const config = loadConfig(process.env);
-require('../../dist/telemetry/tracing.js').startTelemetry(config.telemetry, config.server.environment);
-const { composeGateway } = require('../../dist/composition-root.js');
-const { buildRequestListener } = require('../../dist/app.js');
-const { createGatewayServer } = require('../../dist/http/server.js');
-
-const gateway = composeGateway(config, pino({ level: 'silent' }));
-const server = createGatewayServer(buildRequestListener(gateway.dependencies), config.server.tls);
+const { config, gateway, server } = composeBuiltGateway();
 let connectionsAccepted = 0;
 let connectionsOpen = 0;
 server.server.on('connection', (socket) => {
