@@ -97,14 +97,9 @@ export function composeGateway(config: Config, logger: Logger, options: ComposeO
     config.frontends,
   );
   closers.push(() => frontends.close());
-  // Reloads run one after another: a second change while one is applied waits for it, then reads the file as it is then.
-  let reloading: Promise<ReloadOutcome> = Promise.resolve({ result: 'unchanged', added: [], removed: [], changed: [], problems: [] });
-  const reloadFrontends = (): Promise<ReloadOutcome> => {
-    const file = config.frontendsFile;
-    // Without a file the environment's frontend is all there is to read again: the reload finds it unchanged.
-    reloading = reloading.then(() => frontends.reload(file ? loadFrontendsFile(file, config) : { frontends: [...config.frontends] }));
-    return reloading;
-  };
+  // Without a file the environment's frontend is all there is to read again: the reload finds it unchanged.
+  const reloadFrontends = (): Promise<ReloadOutcome> =>
+    frontends.reload(() => (config.frontendsFile ? loadFrontendsFile(config.frontendsFile, config) : { frontends: [...config.frontends] }));
   if (config.frontendsFile) {
     const watcher = watchConfigFile(
       config.frontendsFile,

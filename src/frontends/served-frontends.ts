@@ -53,6 +53,7 @@ export class ServedFrontends<T extends FrontendRuntime> {
   private served: ServedSet<T>;
   private lastRefusal: { readonly at: number; readonly problems: readonly string[] } | undefined;
   private loadedAt: number;
+  private reloading: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly deps: {
@@ -92,11 +93,18 @@ export class ServedFrontends<T extends FrontendRuntime> {
   }
 
   /**
-   * Applies a freshly read FRONTENDS_FILE, or refuses it whole and keeps
+   * Reads FRONTENDS_FILE (`read`) and applies it, or refuses it whole and keeps
    * serving what runs now. Logged, counted (`bff_config_reloads_total`) and
    * shown in /ready's `frontends` detail either way.
    */
-  async reload(read: FrontendsResult): Promise<ReloadOutcome> {
+  reload(read: () => FrontendsResult): Promise<ReloadOutcome> {
+    // One after another: a change that arrives while one is applied waits for it, then reads the file as it is then.
+    const outcome = this.reloading.then(() => this.apply(read()));
+    this.reloading = outcome.catch(() => undefined);
+    return outcome;
+  }
+
+  private async apply(read: FrontendsResult): Promise<ReloadOutcome> {
     if ('problems' in read) return this.refuse(read.problems);
     const current = new Map(this.served.all.map((frontend) => [frontend.config.name, frontend]));
     const kept: T[] = [];
