@@ -178,9 +178,9 @@ function clientAuthenticationOf(
   inherited: ClientAuthentication | undefined,
   problem: (message: string) => void,
 ): ClientAuthentication | undefined {
-  const names = file.clientSecret || file.clientSecretFile || file.privateKeyFile || file.clientAuthMethod;
+  const namesCredentials = file.clientSecret || file.clientSecretFile || file.privateKeyFile || file.clientAuthMethod;
   // Nothing about credentials in the file: the environment's client authentication, whole.
-  if (!names) {
+  if (!namesCredentials) {
     if (!inherited) problem('oidc needs clientSecret, clientSecretFile or privateKeyFile (or OIDC_CLIENT_SECRET / OIDC_CLIENT_PRIVATE_KEY_FILE)');
     return inherited;
   }
@@ -223,12 +223,12 @@ function readSecret(file: string, problem: (message: string) => void): string | 
  */
 function conflicts(frontends: readonly FrontendConfig[]): string[] {
   const problems: string[] = [];
-  const byName = new Map<string, number>();
+  const names = new Set<string>();
   const byCookie = new Map<string, string>();
   const bySelector = new Map<string, string>();
   for (const frontend of frontends) {
-    if (byName.has(frontend.name)) problems.push(`frontends: the name ${frontend.name} is used twice`);
-    byName.set(frontend.name, 1);
+    if (names.has(frontend.name)) problems.push(`frontends: the name ${frontend.name} is used twice`);
+    names.add(frontend.name);
     const cookieOwner = byCookie.get(frontend.session.cookieName);
     if (cookieOwner) problems.push(`frontends: ${cookieOwner} and ${frontend.name} both use the cookie ${frontend.session.cookieName}`);
     byCookie.set(frontend.session.cookieName, frontend.name);
